@@ -1,0 +1,21 @@
+"""nextword: next-word prediction with an LSTM language model trained on your own text.
+
+    >>> import nextword
+    >>> predictor = nextword.load("~/.local/share/nextword/model")
+    >>> predictor.suggest("I can speak fluent ", k=3)
+    [('spanish', 0.41), ...]
+
+Loading and predicting use NumPy only; TensorFlow is imported by training alone.
+"""
+
+__version__ = "0.1.0"
+
+
+def load(path=None):
+    """Load the model directory at `path` (default: the CLI's default model) for prediction."""
+    from .predictor import Predictor
+
+    return Predictor.load(path)
+
+
+__all__ = ["load", "__version__"]

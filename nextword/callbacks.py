@@ -1,0 +1,139 @@
+"""Keras callbacks of the trainer: progress on stderr, a wall-clock budget, and saving the
+best model (by validation perplexity) as a complete model directory after each epoch."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from typing import Callable, TextIO
+
+import keras
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class Progress(keras.callbacks.Callback):
+    """Tokens/s, loss and ETA: one rewritten line on a terminal, a line a minute otherwise,
+    and a line per epoch with the validation perplexity."""
+
+    def __init__(self, tokens_per_step: int, steps_per_epoch: int, epochs: int,
+                 deadline: float | None, stream: TextIO | None = None):
+        super().__init__()
+        self.tokens_per_step = tokens_per_step
+        self.steps_per_epoch = steps_per_epoch
+        self.epochs = epochs
+        self.deadline = deadline
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.train_seconds = 0.0
+        self.train_steps = 0
+        self._last_print = 0.0
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        if self.train_seconds <= 0:
+            return None
+        return self.train_steps * self.tokens_per_step / self.train_seconds
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+        self._step_start = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if self._step_start is not None and batch > 0:  # step 0 includes tracing
+            self.train_seconds += now - self._step_start
+            self.train_steps += 1
+        if now - self._last_print >= (0.5 if self.tty else 60.0):
+            self._last_print = now
+            self._line(batch + 1, logs or {})
+
+    def _eta(self, step: int) -> float | None:
+        rate = self.tokens_per_second
+        if not rate:
+            return None
+        steps_left = (self.epochs - self.epoch - 1) * self.steps_per_epoch + self.steps_per_epoch - step
+        eta = steps_left * self.tokens_per_step / rate
+        if self.deadline is not None:
+            eta = min(eta, self.deadline - time.monotonic())
+        return eta
+
+    def _line(self, step: int, logs: dict) -> None:
+        rate = self.tokens_per_second
+        eta = self._eta(step)
+        text = (f"epoch {self.epoch + 1}/{self.epochs}  step {step}/{self.steps_per_epoch}  "
+                f"loss {logs.get('loss', float('nan')):.3f}  "
+                f"{f'{rate:,.0f} tok/s' if rate else '... tok/s'}  "
+                f"ETA {format_duration(eta) if eta is not None else '?'}")
+        if self.tty:
+            self.stream.write("\r\033[K" + text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        val = logs.get("val_loss")
+        ppl = f"val perplexity {math.exp(min(val, 50)):.1f}" if val is not None else ""
+        rate = self.tokens_per_second
+        if self.tty:
+            self.stream.write("\r\033[K")
+        self.stream.write(f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', float('nan')):.3f}  "
+                          f"{ppl}  {rate or 0:,.0f} tok/s\n")
+        self.stream.flush()
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training so that it (with the final validation) ends by `deadline`."""
+
+    def __init__(self, deadline: float, eval_fraction: float):
+        super().__init__()
+        self.deadline = deadline
+        # Estimated cost of one validation pass, in training steps.
+        self.eval_fraction = eval_fraction
+        self.triggered = False
+        self._step_start = 0.0
+        self._step_seconds = 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._step_start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        now = time.monotonic()
+        if batch > 0:
+            took = now - self._step_start
+            self._step_seconds = took if not self._step_seconds else 0.9 * self._step_seconds + 0.1 * took
+        if now + self._step_seconds * (1 + self.eval_fraction) >= self.deadline:
+            self.triggered = True
+            self.model.stop_training = True
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """After each epoch, call `save(epoch, val_perplexity)` if validation improved."""
+
+    def __init__(self, save: Callable[[int, float], None], best: float | None = None):
+        super().__init__()
+        self.save = save
+        self.best = best
+        self.saved_epochs = 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        val = (logs or {}).get("val_loss")
+        if val is None or not math.isfinite(val):
+            return
+        ppl = math.exp(val)
+        if self.best is None or ppl < self.best:
+            self.best = ppl
+            self.save(epoch + 1, ppl)
+            self.saved_epochs += 1

@@ -1,0 +1,164 @@
+"""The subcommands of `nextword`, registered on the group in cli.py."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .cli import cli, model_option, parse_duration, resolve_model
+
+
+@cli.command()
+@click.argument("corpus", nargs=-1, required=True)
+@model_option
+@click.option("--valid", "valid", multiple=True, metavar="FILE",
+              help="Validation text (repeatable). Default: hold out the end of the corpus.")
+@click.option("--val-fraction", type=click.FloatRange(0.001, 0.5, max_open=True), default=0.05,
+              show_default=True, help="Share of the corpus held out for validation.")
+@click.option("--vocab-size", type=click.IntRange(3), default=20000, show_default=True,
+              help="Most words in the vocabulary (the rest become [UNK]).")
+@click.option("--min-count", type=click.IntRange(1), default=2, show_default=True,
+              help="Words seen fewer times than this become [UNK].")
+@click.option("--layers", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Number of stacked LSTM layers.")
+@click.option("--units", type=click.IntRange(1), default=512, show_default=True,
+              help="LSTM units per layer.")
+@click.option("--embedding-dim", type=click.IntRange(1), default=256, show_default=True,
+              help="Size of the word embeddings.")
+@click.option("--projection-dim", type=click.IntRange(0), default=0, show_default=True,
+              help="Linear layer between LSTM and output (0 = none).")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
+              show_default=True, help="Dropout after the embedding and each LSTM layer.")
+@click.option("--seq-len", type=click.IntRange(2), default=35, show_default=True,
+              help="Tokens per training window (backpropagation through time).")
+@click.option("--batch-size", type=click.IntRange(1), default=None,
+              help="Windows per batch. [default: 64, smaller for a small corpus]")
+@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True,
+              help="Most passes over the corpus (early stopping may end sooner).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-3,
+              show_default=True, help="Adam learning rate (halved when validation stalls).")
+@click.option("--time-budget", default=None, metavar="DURATION",
+              help="Stop when this much time is spent (e.g. 90s, 10m, 1h) and keep the best model.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--resume", is_flag=True,
+              help="Continue training the model in --model (same vocabulary and settings).")
+def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
+          embedding_dim, projection_dim, dropout, seq_len, batch_size, epochs, learning_rate,
+          time_budget, seed, resume):
+    """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
+    budget = parse_duration(time_budget) if time_budget else None
+    if budget is not None and budget <= 0:
+        raise click.BadParameter("must be more than zero", param_hint="--time-budget")
+    from .config import TrainConfig
+    from .train import train as run_training
+
+    cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size or 64, epochs=epochs,
+                      learning_rate=learning_rate, val_fraction=val_fraction, time_budget=budget,
+                      seed=seed, vocab_size=vocab_size, min_count=min_count)
+    model_options = dict(layers=layers, units=units, embedding_dim=embedding_dim,
+                         projection_dim=projection_dim, dropout=dropout)
+    result = run_training(list(corpus), resolve_model(model_dir), cfg, model_options,
+                          valid_args=list(valid) or None, resume=resume,
+                          auto_batch=batch_size is None)
+    s = result.summary
+    ppl = f"{result.val_perplexity:.1f}" if result.val_perplexity is not None else "not measured"
+    click.echo(f"Model written to {result.model_dir} (validation perplexity {ppl}; "
+               f"unigram baseline {s.unigram_perplexity:.1f}; stopped by {s.stopped_because})")
+
+
+@cli.command()
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="Print config.json as it is.")
+def info(model_dir, as_json):
+    """Show what is in the model: vocabulary, parameters, corpus, validation perplexity."""
+    import json
+
+    from . import artifact
+
+    path = resolve_model(model_dir)
+    config = artifact.read_config(path)
+    m, s = config.pop("_model"), artifact.summary(config)
+    if as_json:
+        click.echo(json.dumps(config, indent=2))
+        return
+    t = config.get("training", {})
+    rows = [
+        ("model", str(path)),
+        ("network", f"embedding {m.embedding_dim} -> {m.layers} x LSTM {m.units}"
+                    + (f" -> projection {m.projection_dim}" if m.projection_dim else "")
+                    + f" -> softmax over {m.vocab_size:,} words"),
+        ("parameters", f"{m.parameter_count():,}"),
+        ("corpus", ", ".join(s.corpus) or "?"),
+        ("tokens", f"{s.train_tokens:,} training, {s.valid_tokens:,} validation"),
+        ("validation perplexity", f"{s.val_perplexity:.1f}" if s.val_perplexity else "not measured"),
+        ("unigram perplexity", f"{s.unigram_perplexity:.1f}" if s.unigram_perplexity else "?"),
+        ("training", f"{s.epochs_done} epoch(s), {s.wall_seconds:.0f} s, "
+                     f"{s.tokens_per_second or 0:,.0f} tokens/s, stopped by {s.stopped_because or '?'}"),
+        ("settings", f"seq_len {t.get('seq_len')}, batch {t.get('batch_size')}, "
+                     f"dropout {m.dropout}, lr {t.get('learning_rate')}, seed {t.get('seed')}"),
+        ("trained at", s.trained_at or "?"),
+        ("nextword", config.get("nextword_version", "?")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        click.echo(f"{key:<{width}}  {value}")
+
+
+def _load_predictor(model_dir):
+    from .predictor import Predictor
+
+    return Predictor.load(resolve_model(model_dir))
+
+
+@cli.command()
+@click.argument("text", required=False)
+@model_option
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Number of suggestions.")
+@click.option("--json", "as_json", is_flag=True,
+              help='One JSON object per answer: {"text", "prefix", "suggestions": [{"word", "prob"}]}.')
+@click.option("-p", "--probs", is_flag=True, help="Show each word's probability (word:prob).")
+def predict(text, model_dir, k, as_json, probs):
+    """Suggest the next word after TEXT, or complete its last word if TEXT does not end in
+    a space. Without TEXT, answer each line of stdin as soon as it is read."""
+    import json
+    import sys
+
+    predictor = _load_predictor(model_dir)
+
+    def answer(line: str) -> None:
+        result = predictor.analyse(line, k)
+        if as_json:
+            out = json.dumps(result.to_json(), ensure_ascii=False)
+        elif probs:
+            out = " ".join(f"{w}:{p:.4f}" for w, p in result.words)
+        else:
+            out = " ".join(w for w, _ in result.words)
+        sys.stdout.write(out + "\n")
+        sys.stdout.flush()
+
+    if text is not None:
+        answer(text)
+        return
+    sys.stdin.reconfigure(errors="replace")
+    for line in iter(sys.stdin.readline, ""):
+        answer(line[:-1] if line.endswith("\n") else line)
+
+
+@cli.command()
+@click.argument("prompt", required=False, default="")
+@model_option
+@click.option("-n", "--words", type=click.IntRange(1), default=30, show_default=True,
+              help="Number of words to generate.")
+@click.option("--temperature", type=click.FloatRange(0), default=0.8, show_default=True,
+              help="Below 1: safer words; above 1: more surprising; 0: always the likeliest.")
+@click.option("--top-k", type=click.IntRange(0), default=0, show_default=True,
+              help="Sample only from the K likeliest tokens (0 = all).")
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95,
+              show_default=True, help="Sample only from the likeliest tokens whose mass is P.")
+@click.option("--seed", type=int, default=None, help="Random seed: the same seed gives the same text.")
+def generate(prompt, model_dir, words, temperature, top_k, top_p, seed):
+    """Write text that continues PROMPT, sampled from the model."""
+    predictor = _load_predictor(model_dir)
+    click.echo(predictor.generate(prompt, words, temperature, top_k, top_p, seed))

@@ -1,0 +1,113 @@
+"""Corpus text -> a token-id file on disk -> tf.data batches of contiguous windows.
+
+The corpus is encoded once into a flat file of token ids (uint16 when the vocabulary fits),
+then read back by `tf.data.FixedLengthRecordDataset`, so memory does not grow with the
+corpus. Each example is a window of `seq_len` tokens and its target is the same window
+shifted by one: the model learns at every position.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import tensorflow as tf
+from tokenizers import Tokenizer
+
+from . import corpus
+
+_ENCODE_BATCH = 8  # chunks of ~1 MB encoded in parallel by the Rust tokenizer
+SHUFFLE_WINDOWS = 10_000
+
+
+@dataclass
+class TokenFile:
+    """A flat binary file of token ids."""
+
+    path: Path
+    dtype: str
+    count: int
+
+    @property
+    def itemsize(self) -> int:
+        return np.dtype(self.dtype).itemsize
+
+
+def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
+                 stats: corpus.DecodeStats | None = None,
+                 counts: np.ndarray | None = None) -> TokenFile:
+    """Encode `paths` into the token file `out`. If `counts` is given (length = vocabulary),
+    add each token's frequency to it (for the unigram baseline)."""
+    dtype = "uint16" if tok.get_vocab_size() <= np.iinfo(np.uint16).max else "int32"
+    total = 0
+    with open(out, "wb") as f:
+        def flush(batch: list[str]) -> int:
+            n = 0
+            for enc in tok.encode_batch(batch, add_special_tokens=False):
+                ids = np.asarray(enc.ids, dtype=dtype)
+                ids.tofile(f)
+                if counts is not None:
+                    np.add(counts, np.bincount(ids, minlength=len(counts))[: len(counts)], out=counts)
+                n += len(ids)
+            return n
+
+        batch: list[str] = []
+        for chunk in corpus.iter_text(paths, stats):
+            batch.append(chunk)
+            if len(batch) >= _ENCODE_BATCH:
+                total += flush(batch)
+                batch = []
+        if batch:
+            total += flush(batch)
+    return TokenFile(out, dtype, total)
+
+
+def window_count(tokens: int, seq_len: int) -> int:
+    """Windows with a full target in a span of `tokens` tokens."""
+    return max(0, tokens // seq_len - 1)
+
+
+def windows(tf_file: TokenFile, seq_len: int, start: int, stop: int) -> tf.data.Dataset:
+    """(input, target) windows over tokens [start, stop) of the file, in order."""
+    records = (stop - start) // seq_len
+    record_bytes = seq_len * tf_file.itemsize
+    header = start * tf_file.itemsize
+    footer = os.path.getsize(tf_file.path) - header - records * record_bytes
+    raw = tf.data.FixedLengthRecordDataset(
+        str(tf_file.path), record_bytes, header_bytes=header, footer_bytes=footer)
+    dtype = tf.uint16 if tf_file.dtype == "uint16" else tf.int32
+    ids = raw.map(lambda r: tf.cast(tf.io.decode_raw(r, dtype), tf.int32))
+    # Pair each record with the next so the target's last token is the next record's first.
+    pairs = tf.data.Dataset.zip(ids, ids.skip(1))
+    return pairs.map(lambda a, b: (a, tf.concat([a[1:], b[:1]], axis=0)),
+                     num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _options() -> tf.data.Options:
+    options = tf.data.Options()
+    # One file cannot be split by files across workers: shard by element instead.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    options.deterministic = True
+    return options
+
+
+def train_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int, stop: int,
+                  seed: int) -> tuple[tf.data.Dataset, int]:
+    """Shuffled, repeated batches over [start, stop) and the number of steps in one epoch."""
+    n = window_count(stop - start, seq_len)
+    ds = windows(tf_file, seq_len, start, stop)
+    ds = ds.shuffle(min(n, SHUFFLE_WINDOWS), seed=seed, reshuffle_each_iteration=True).repeat()
+    ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return ds.with_options(_options()), n // batch_size
+
+
+def eval_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int,
+                 stop: int) -> tf.data.Dataset:
+    n = window_count(stop - start, seq_len)
+    ds = windows(tf_file, seq_len, start, stop)
+    # The record reader cannot know its length; telling Keras avoids an "ran out of data" warning.
+    ds = ds.apply(tf.data.experimental.assert_cardinality(n))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(_options())

@@ -1,0 +1,13 @@
+"""Where the model lives when the user names none. Stdlib only, so `--help` stays fast."""
+
+import os
+from pathlib import Path
+
+
+def default_model_dir() -> Path:
+    """`$NEXTWORD_MODEL`, else `$XDG_DATA_HOME/nextword/model` (XDG default ~/.local/share)."""
+    explicit = os.environ.get("NEXTWORD_MODEL")
+    if explicit:
+        return Path(explicit).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(data_home).expanduser() / "nextword" / "model"

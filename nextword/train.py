@@ -1,0 +1,223 @@
+"""Train a model: tokenizer, encoding, Keras `fit` with callbacks, and the model directory.
+
+`train(...)` is the library entry point the CLI calls. Training stops at the epoch limit,
+on early stopping, at the time budget, or on Ctrl-C; in each case the best model so far
+(by validation perplexity) is the one in the model directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from .tfimport import quiet_import_tensorflow
+
+quiet_import_tensorflow()
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import __version__, artifact, corpus, data, model as model_mod, tokenizer  # noqa: E402
+from .callbacks import BestCheckpoint, Progress, TimeBudget  # noqa: E402
+from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict  # noqa: E402
+from .errors import CorpusError, ModelError, NextwordError  # noqa: E402
+
+
+class TrainingInterrupted(NextwordError):
+    """Ctrl-C during training; the message says what was kept and how to resume."""
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path
+    val_perplexity: float | None
+    summary: Summary
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
+          model_options: dict | None = None, valid_args: list[str] | None = None,
+          resume: bool = False, auto_batch: bool = False,
+          log: Callable[[str], None] = _log) -> TrainResult:
+    """Train on `corpus_args` and write the model directory `model_dir`.
+
+    `model_options` are ModelConfig fields (vocabulary size is set from the tokenizer).
+    With `auto_batch`, the batch size shrinks to fit a small corpus instead of failing.
+    """
+    started = time.monotonic()
+    deadline = started + cfg.time_budget if cfg.time_budget else None
+    model_dir = Path(model_dir)
+    artifact.check_writable(model_dir)
+    previous = _previous(model_dir) if resume else None
+
+    with tempfile.TemporaryDirectory(prefix="nextword-") as work:
+        work = Path(work)
+        files = corpus.resolve(corpus_args, spool_dir=str(work))
+        valid_files = corpus.resolve(valid_args, spool_dir=str(work)) if valid_args else []
+        if previous is not None:
+            tok = artifact.read_tokenizer(model_dir, previous["_model"])
+        else:
+            log(f"Building the vocabulary from {_describe(files)} ...")
+            tok = tokenizer.train(corpus.iter_text(files), cfg.vocab_size, cfg.min_count)
+        vocab = tok.get_vocab_size()
+
+        stats = corpus.DecodeStats()
+        counts = np.zeros(vocab, dtype=np.int64)
+        tokens = data.encode_files(tok, files, work / "train.bin", stats, counts)
+        if tokens.count == 0:
+            raise CorpusError(f"{_describe(files)}: no text to train on (empty corpus)")
+        if valid_files:
+            valid = data.encode_files(tok, valid_files, work / "valid.bin", stats)
+            train_span, valid_span = (0, tokens.count), (0, valid.count)
+        else:
+            n_valid = max(2 * cfg.seq_len, int(tokens.count * cfg.val_fraction))
+            valid = tokens
+            train_span, valid_span = (0, tokens.count - n_valid), (tokens.count - n_valid, tokens.count)
+        if stats.total:
+            worst = max(stats.replaced, key=stats.replaced.get)
+            log(f"Warning: replaced {stats.total:,} invalid UTF-8 byte(s) "
+                f"(most in {worst}); the text is not clean UTF-8")
+
+        cfg = _fit_batch(cfg, train_span, valid_span, auto_batch)
+        counts -= _span_counts(valid, valid_span, vocab) if valid is tokens else 0
+        unigram = _unigram_perplexity(counts, _span_counts(valid, valid_span, vocab))
+
+        keras.utils.set_random_seed(cfg.seed)
+        if previous is not None:
+            model_cfg = previous["_model"]
+            net = _load_keras(model_dir)
+        else:
+            model_cfg = ModelConfig(vocab_size=vocab, **(model_options or {}))
+            net = model_mod.build(model_cfg)
+            net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clipnorm),
+                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+        train_ds, steps = data.train_dataset(tokens, cfg.seq_len, cfg.batch_size, *train_span, cfg.seed)
+        valid_ds = data.eval_dataset(valid, cfg.seq_len, cfg.batch_size, *valid_span)
+        val_steps = math.ceil(data.window_count(valid_span[1] - valid_span[0], cfg.seq_len) / cfg.batch_size)
+
+        prior = artifact.summary(previous) if previous else Summary()
+        summary = Summary(
+            corpus=[("-" if Path(f).parent == work else str(Path(f).resolve())) for f in files],
+            valid=[str(Path(f).resolve()) for f in valid_files],
+            train_tokens=train_span[1] - train_span[0], valid_tokens=valid_span[1] - valid_span[0],
+            epochs_done=prior.epochs_done, val_perplexity=prior.val_perplexity,
+            unigram_perplexity=unigram, parameters=model_cfg.parameter_count())
+
+        def save(epochs_done: int, ppl: float | None) -> None:
+            summary.epochs_done = epochs_done
+            summary.val_perplexity = ppl
+            summary.wall_seconds = round(time.monotonic() - started + prior.wall_seconds, 1)
+            summary.trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            summary.tokens_per_second = progress.tokens_per_second
+            config = {"format_version": FORMAT_VERSION, "nextword_version": __version__,
+                      "model": to_dict(model_cfg), "training": to_dict(cfg), "summary": to_dict(summary)}
+            artifact.write(model_dir, config, tok, model_mod.export_weights(net, model_cfg),
+                           extra=lambda tmp: net.save(tmp / artifact.KERAS))
+
+        log(f"Training on {summary.train_tokens:,} tokens (validation {summary.valid_tokens:,}), "
+            f"vocabulary {vocab:,}, {model_cfg.parameter_count():,} parameters, "
+            f"batch {cfg.batch_size} x {cfg.seq_len} tokens")
+        progress = Progress(cfg.batch_size * cfg.seq_len, steps, cfg.epochs, deadline)
+        same_text = previous is not None and prior.corpus == summary.corpus and prior.valid == summary.valid
+        checkpoint = BestCheckpoint(save, best=prior.val_perplexity if same_text else None)
+        callbacks = [progress, checkpoint,
+                     keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=0, verbose=0),
+                     keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
+        budget = None
+        if deadline is not None:
+            budget = TimeBudget(deadline, eval_fraction=0.35 * val_steps)
+            callbacks.append(budget)
+        try:
+            net.fit(train_ds, steps_per_epoch=steps, epochs=prior.epochs_done + cfg.epochs,
+                    initial_epoch=prior.epochs_done, validation_data=valid_ds, callbacks=callbacks,
+                    shuffle=False, verbose=0)
+        except KeyboardInterrupt:
+            if checkpoint.saved_epochs == 0:
+                save(prior.epochs_done, prior.val_perplexity)  # keep what was learned, unvalidated
+            raise TrainingInterrupted(_interrupted_message(model_dir, checkpoint, summary)) from None
+        if checkpoint.saved_epochs == 0 and previous is None:
+            save(progress.epoch + 1, checkpoint.best)
+        summary.stopped_because = ("time budget" if budget is not None and budget.triggered
+                                   else "epochs" if summary.epochs_done >= prior.epochs_done + cfg.epochs
+                                   else "early stopping")
+    _set_stop_reason(model_dir, summary.stopped_because)
+    return TrainResult(model_dir, checkpoint.best, summary)
+
+
+def _describe(files: list[Path]) -> str:
+    return str(files[0]) if len(files) == 1 else f"{len(files)} files"
+
+
+def _previous(model_dir: Path) -> dict:
+    if not (model_dir / artifact.CONFIG).exists():
+        raise ModelError(f"no model at {model_dir} to resume (train one without --resume first)")
+    config = artifact.read_config(model_dir)
+    if not (model_dir / artifact.KERAS).exists():
+        raise ModelError(f"{model_dir / artifact.KERAS} is missing, so training cannot resume")
+    return config
+
+
+def _load_keras(model_dir: Path) -> keras.Model:
+    try:
+        return keras.saving.load_model(model_dir / artifact.KERAS, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for a damaged file
+        raise ModelError(f"{model_dir / artifact.KERAS} cannot be loaded ({exc})") from None
+
+
+def _fit_batch(cfg: TrainConfig, train_span, valid_span, auto_batch: bool) -> TrainConfig:
+    windows = data.window_count(train_span[1] - train_span[0], cfg.seq_len)
+    if auto_batch and windows < 50 * cfg.batch_size:
+        # A small corpus gets smaller batches, so that an epoch still has ~50 updates.
+        cfg = replace(cfg, batch_size=max(1, min(cfg.batch_size, windows // 50)))
+    if windows < cfg.batch_size:
+        raise CorpusError(
+            f"too few tokens to train on: {train_span[1] - train_span[0]:,} give {windows} "
+            f"window(s) of {cfg.seq_len}, less than one batch of {cfg.batch_size} "
+            f"(give more text, or a smaller --batch-size or --seq-len)")
+    if data.window_count(valid_span[1] - valid_span[0], cfg.seq_len) < 1:
+        raise CorpusError(f"too little validation text for one window of {cfg.seq_len} tokens")
+    return cfg
+
+
+def _span_counts(tokens: data.TokenFile, span: tuple[int, int], vocab: int) -> np.ndarray:
+    ids = np.memmap(tokens.path, dtype=tokens.dtype, mode="r")
+    counts = np.zeros(vocab, dtype=np.int64)
+    for start in range(span[0], span[1], 1 << 20):
+        counts += np.bincount(ids[start:min(span[1], start + (1 << 20))], minlength=vocab)[:vocab]
+    return counts
+
+
+def _unigram_perplexity(train_counts: np.ndarray, valid_counts: np.ndarray) -> float:
+    """Perplexity on the validation tokens of add-one unigram frequencies of the training
+    tokens: the floor any language model should beat by far."""
+    probs = (train_counts + 1) / (train_counts.sum() + len(train_counts))
+    return float(math.exp(-(valid_counts * np.log(probs)).sum() / max(1, valid_counts.sum())))
+
+
+def _interrupted_message(model_dir: Path, checkpoint: BestCheckpoint, summary: Summary) -> str:
+    kept = (f"the best model so far (validation perplexity {checkpoint.best:.1f}, "
+            f"epoch {summary.epochs_done})" if checkpoint.best is not None
+            else "the model as trained so far (not yet validated)")
+    return (f"interrupted; {kept} is in {model_dir}. "
+            f"Continue with: nextword train -m {model_dir} --resume CORPUS...")
+
+
+def _set_stop_reason(model_dir: Path, reason: str) -> None:
+    path = model_dir / artifact.CONFIG
+    config = json.loads(path.read_text())
+    config["summary"]["stopped_because"] = reason
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(tmp, path)
