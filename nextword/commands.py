@@ -162,3 +162,25 @@ def generate(prompt, model_dir, words, temperature, top_k, top_p, seed):
     """Write text that continues PROMPT, sampled from the model."""
     predictor = _load_predictor(model_dir)
     click.echo(predictor.generate(prompt, words, temperature, top_k, top_p, seed))
+
+
+@cli.command()
+@model_option
+@click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Candidates in the Tab menu and the status line.")
+def complete(model_dir, k):
+    """Type with the next word suggested as grey ghost text.
+
+    →, End or Ctrl-E accept it, Alt-F one word; Tab opens the menu of candidates (Tab and
+    Shift-Tab cycle, Enter picks); Enter ends the line (it stays as context); an empty
+    line, Ctrl-L or :clear starts a new paragraph; Ctrl-C clears the line; Ctrl-D quits.
+    """
+    import sys
+
+    predictor = _load_predictor(model_dir)
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise click.ClickException("complete needs a terminal; to predict for piped text "
+                                   "use `nextword predict` (one answer per input line)")
+    from .repl import run
+
+    run(predictor, k)

@@ -1,0 +1,1 @@
+"""The project's own corpus builders (run as scripts; the text they write is not committed)."""

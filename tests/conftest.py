@@ -1,0 +1,58 @@
+"""Shared fixtures. Tests make their own corpora; the user's model path is never touched."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+SUBJECTS = ["the cat", "a dog", "my friend", "the teacher", "our neighbour", "the old man"]
+VERBS = {"the cat": "sleeps", "a dog": "barks", "my friend": "laughs", "the teacher": "writes",
+         "our neighbour": "sings", "the old man": "walks"}
+PLACES = ["in the garden", "by the river", "at home", "near the school", "on the hill"]
+
+
+def write_structured_corpus(path: Path, sentences: int = 1500, seed: int = 0) -> Path:
+    """Text with structure a language model can learn and a unigram model cannot: each
+    subject has its own verb; sentences end with a place and a full stop."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(sentences):
+        subject = rng.choice(SUBJECTS)
+        lines.append(f"{subject.capitalize()} {VERBS[subject]} {rng.choice(PLACES)}.")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def isolated_model_path(tmp_path, monkeypatch):
+    """Point the default model location into the test's temporary directory."""
+    monkeypatch.setenv("NEXTWORD_MODEL", str(tmp_path / "default-model"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "default-model"
+
+
+@pytest.fixture(scope="session")
+def structured_corpus(tmp_path_factory) -> Path:
+    return write_structured_corpus(tmp_path_factory.mktemp("corpus") / "structured.txt")
+
+
+TINY_MODEL = dict(units=32, embedding_dim=16, dropout=0.0)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory, structured_corpus):
+    """A tiny model trained for a few short epochs: (model_dir, TrainResult)."""
+    from nextword.config import TrainConfig
+    from nextword.train import train
+
+    model_dir = tmp_path_factory.mktemp("models") / "tiny"
+    cfg = TrainConfig(epochs=4, seq_len=20, batch_size=16, learning_rate=0.01, seed=1)
+    result = train([str(structured_corpus)], model_dir, cfg, TINY_MODEL, log=lambda _m: None)
+    return model_dir, result
+
+
+@pytest.fixture(scope="session")
+def model_dir(trained) -> Path:
+    return trained[0]

@@ -1,0 +1,59 @@
+import io
+import sys
+
+import pytest
+
+from nextword import corpus
+from nextword.errors import CorpusError
+
+
+def test_directory_is_walked_for_text_files_skipping_binary_and_hidden(tmp_path):
+    (tmp_path / "a.txt").write_text("alpha\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.md").write_text("beta\n")
+    (tmp_path / "sub" / "blob.dat").write_bytes(b"\x00\x01\x02")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text("hidden\n")
+    files = corpus.resolve([str(tmp_path)])
+    assert [f.name for f in files] == ["a.txt", "b.md"]
+
+
+def test_glob_and_missing_path(tmp_path):
+    (tmp_path / "x1.txt").write_text("one\n")
+    (tmp_path / "x2.txt").write_text("two\n")
+    assert len(corpus.resolve([str(tmp_path / "x*.txt")])) == 2
+    with pytest.raises(CorpusError, match="no such file"):
+        corpus.resolve([str(tmp_path / "missing.txt")])
+    with pytest.raises(CorpusError, match="no text files match"):
+        corpus.resolve([str(tmp_path / "*.nothing")])
+
+
+def test_named_binary_file_is_refused(tmp_path):
+    path = tmp_path / "image.txt"
+    path.write_bytes(b"GIF89a\x00\x00\x01")
+    with pytest.raises(CorpusError, match="binary"):
+        corpus.resolve([str(path)])
+
+
+def test_stdin_is_spooled_to_a_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"from stdin\n")))
+    [path] = corpus.resolve(["-"], spool_dir=str(tmp_path))
+    assert path.read_text() == "from stdin\n"
+
+
+def test_invalid_utf8_is_replaced_and_counted(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("caf\u00e9 ok \ufffd\n".encode("utf-8") + b"na\xefve \xff\xfe\n")
+    stats = corpus.DecodeStats()
+    text = "".join(corpus.iter_chunks(path, stats))
+    assert text.startswith("café ok \ufffd\n")
+    assert stats.total == 3  # the U+FFFD already in the file is not counted
+
+
+def test_chunks_never_split_a_word(tmp_path):
+    path = tmp_path / "long.txt"
+    words = [f"word{i}" for i in range(5000)]
+    path.write_text(" ".join(words))  # one line, no newline at all
+    chunks = list(corpus.iter_chunks(path, chunk_bytes=1000))
+    assert len(chunks) > 10
+    assert "".join(chunks).split() == words

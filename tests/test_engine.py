@@ -1,0 +1,96 @@
+"""The NumPy engine against the Keras model it was exported from, and its state cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nextword import artifact
+from nextword.engine import CHUNK, KEEP_STATES, Engine
+from nextword.errors import ModelError
+
+
+def keras_next_probs(model_dir, ids):
+    import keras
+
+    model = keras.saving.load_model(model_dir / artifact.KERAS, safe_mode=True)
+    logits = model(np.asarray([ids], dtype=np.int32), training=False).numpy()[0, -1]
+    e = np.exp(logits - logits.max())
+    return e / e.sum()
+
+
+def test_engine_matches_keras_including_state_carried_across_queries(model_dir):
+    engine = Engine.load(model_dir)
+    rng = np.random.default_rng(0)
+    ids = [1] + rng.integers(0, engine.vocab_size, size=40).tolist()
+    # Grow, shrink and regrow the query as typing and backspacing do.
+    for n in (3, 10, 25, 18, 41, 5):
+        got = engine.distribution(ids[:n])
+        want = keras_next_probs(model_dir, ids[:n])
+        assert np.max(np.abs(got - want)) <= 1e-4, n
+
+
+def two_layer_model(tmp_path):
+    from nextword.config import ModelConfig
+    from nextword.model import build, export_weights
+
+    cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=12, layers=2, projection_dim=6, dropout=0.0)
+    net = build(cfg)
+    return cfg, net, export_weights(net, cfg)
+
+
+def test_parity_with_two_layers_and_a_projection(tmp_path):
+    cfg, net, arrays = two_layer_model(tmp_path)
+    engine = Engine(cfg, arrays)
+    ids = np.random.default_rng(1).integers(0, 50, size=30).tolist()
+    logits = net(np.asarray([ids], dtype=np.int32), training=False).numpy()[0, -1]
+    want = np.exp(logits - logits.max())
+    want /= want.sum()
+    assert np.max(np.abs(engine.distribution(ids) - want)) <= 1e-5
+
+
+def test_cache_gives_the_same_answer_as_a_fresh_engine(model_dir):
+    cached = Engine.load(model_dir)
+    rng = np.random.default_rng(2)
+    long_ids = [1] + rng.integers(0, cached.vocab_size, size=CHUNK + 3 * KEEP_STATES).tolist()
+    # Typing forward, editing inside the kept window, jumping far back, then a new text.
+    for n in (5, 6, 7, 200, 180, 199, 20, len(long_ids), len(long_ids) - 10, 3):
+        fresh = Engine.load(model_dir)
+        assert np.allclose(cached.distribution(long_ids[:n]), fresh.distribution(long_ids[:n]),
+                           atol=1e-6), n
+
+
+def test_corrupt_weights_are_refused_naming_the_file(tmp_path, model_dir):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    (copy / "weights.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ModelError, match="weights.npz"):
+        Engine.load(copy)
+
+
+def test_weights_with_wrong_shapes_are_refused(tmp_path, model_dir):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    with np.load(copy / "weights.npz") as npz:
+        arrays = dict(npz)
+    arrays["lstm_0_bias"] = arrays["lstm_0_bias"][:-1]
+    np.savez(copy / "weights.npz", **arrays)
+    with pytest.raises(ModelError, match="lstm_0_bias has shape"):
+        Engine.load(copy)
+
+
+def test_pickled_arrays_are_not_loaded(tmp_path, model_dir):
+    import shutil
+
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    with np.load(copy / "weights.npz") as npz:
+        arrays = dict(npz)
+    arrays["embedding"] = np.array([object()], dtype=object)
+    np.savez(copy / "weights.npz", **arrays)
+    with pytest.raises(ModelError, match="weights.npz"):
+        Engine.load(copy)

@@ -1,0 +1,152 @@
+"""Training through the library and the CLI, and every bad input the trainer must refuse."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nextword import artifact
+from nextword.cli import cli
+
+from .conftest import write_structured_corpus
+
+
+def test_model_learns_far_below_unigram_perplexity(trained):
+    _, result = trained
+    assert result.summary.unigram_perplexity > 8
+    assert result.val_perplexity < 0.5 * result.summary.unigram_perplexity
+
+
+def test_model_directory_is_complete(model_dir):
+    names = sorted(p.name for p in model_dir.iterdir())
+    assert names == ["config.json", "model.keras", "tokenizer.json", "weights.npz"]
+    config = json.loads((model_dir / "config.json").read_text())
+    assert config["format_version"] == 1
+    assert config["summary"]["train_tokens"] > 1000 and config["summary"]["val_perplexity"] > 1
+    with np.load(model_dir / "weights.npz", allow_pickle=False) as npz:
+        assert npz["lstm_0_kernel"].shape == (16, 4 * 32) and npz["lstm_0_kernel"].dtype == np.float32
+    assert not [p for p in model_dir.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+def test_info_shows_the_model_card(model_dir):
+    result = CliRunner().invoke(cli, ["info", "-m", str(model_dir)])
+    assert result.exit_code == 0, result.output
+    assert "validation perplexity" in result.output and "LSTM 32" in result.output
+
+
+def run_train(args, **kwargs):
+    return CliRunner().invoke(cli, ["train", *args], **kwargs)
+
+
+def assert_error(result, fragment):
+    assert result.exit_code != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.rstrip().endswith(errors[0])
+
+
+def test_train_with_defaults_writes_the_default_location(tmp_path, isolated_model_path):
+    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
+    result = run_train([str(corpus), "--units", "16", "--embedding-dim", "8", "--epochs", "1"])
+    assert result.exit_code == 0, result.output + result.stderr
+    assert f"Model written to {isolated_model_path}" in result.output
+    assert CliRunner().invoke(cli, ["info"]).exit_code == 0
+
+
+@pytest.mark.parametrize("content,fragment", [
+    (b"", "empty corpus"),
+    (b"   \n\n", "too few tokens"),
+    (b"only a handful of words here\n", "too few tokens"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00", "binary"),
+])
+def test_unusable_corpus_is_refused_and_existing_model_kept(tmp_path, model_dir, content, fragment):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(content)
+    before = (model_dir / "config.json").read_bytes()
+    assert_error(run_train([str(bad), "-m", str(model_dir), "--batch-size", "64"]), fragment)
+    assert (model_dir / "config.json").read_bytes() == before
+
+
+def test_missing_corpus_path(tmp_path):
+    assert_error(run_train([str(tmp_path / "nope.txt")]), "no such file")
+
+
+def test_unwritable_model_location(tmp_path, structured_corpus):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    assert_error(run_train([str(structured_corpus), "-m", str(blocker / "model")]), "cannot write")
+
+
+def test_resume_without_a_model(tmp_path, structured_corpus):
+    assert_error(run_train([str(structured_corpus), "-m", str(tmp_path / "none"), "--resume"]),
+                 "to resume")
+
+
+def test_unknown_format_version_is_refused(tmp_path, model_dir, structured_corpus):
+    import shutil
+
+    copy = tmp_path / "future"
+    shutil.copytree(model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["format_version"] = 99
+    (copy / "config.json").write_text(json.dumps(config))
+    assert_error(CliRunner().invoke(cli, ["info", "-m", str(copy)]), "format_version 99")
+    assert_error(run_train([str(structured_corpus), "-m", str(copy), "--resume"]), "format_version 99")
+
+
+def test_bad_time_budget_is_a_usage_error(structured_corpus):
+    result = run_train([str(structured_corpus), "--time-budget", "soon"])
+    assert result.exit_code == 2 and "not a duration" in result.stderr
+
+
+def test_invalid_utf8_is_replaced_with_a_warning(tmp_path):
+    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
+    corpus.write_bytes(corpus.read_bytes() + b"caf\xe9 na\xefve\n")
+    model = tmp_path / "m"
+    result = run_train([str(corpus), "-m", str(model), "--units", "8", "--embedding-dim", "8",
+                        "--epochs", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert "replaced 2 invalid UTF-8 byte(s)" in result.stderr
+
+
+def test_resume_continues_from_the_saved_model(tmp_path, trained, structured_corpus):
+    import shutil
+
+    model_dir, first = trained
+    copy = tmp_path / "resumed"
+    shutil.copytree(model_dir, copy)
+    result = run_train([str(structured_corpus), "-m", str(copy), "--resume", "--epochs", "1",
+                        "--batch-size", "16", "--seq-len", "20"])
+    assert result.exit_code == 0, result.stderr
+    summary = artifact.summary(artifact.read_config(copy))
+    assert summary.epochs_done == first.summary.epochs_done + 1
+    assert summary.val_perplexity <= first.val_perplexity  # same text: only a better model replaces it
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_the_best_model_and_says_how_to_resume(tmp_path):
+    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=3000)
+    model = tmp_path / "m"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nextword", "train", str(corpus), "-m", str(model), "--epochs", "500",
+         "--units", "16", "--embedding-dim", "8", "--batch-size", "8", "--seq-len", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (model / "config.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (model / "config.json").exists(), proc.stderr.read() if proc.poll() is not None else ""
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "--resume" in err and "Traceback" not in err
+    config = artifact.read_config(model)
+    artifact.read_weights(model, config["_model"])  # complete and loadable
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
