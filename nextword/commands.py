@@ -184,3 +184,28 @@ def complete(model_dir, k):
     from .repl import run
 
     run(predictor, k)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True)
+@model_option
+@click.option("-n", "--suggestions", type=click.IntRange(1, 100), default=6, show_default=True,
+              help="Suggestions shown per keystroke in the keystroke-savings simulation.")
+@click.option("--ksr-words", type=click.IntRange(0), default=5000, show_default=True,
+              help="Simulate typing only the first N words (0 = all).")
+@click.option("--no-baseline", is_flag=True, help="Skip the Kneser-Ney 3-gram baseline.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
+    """Perplexity, top-1/3/5 next-word accuracy, OOV rate and keystroke savings on FILES,
+    beside a 3-gram Kneser-Ney baseline estimated on the model's training text."""
+    import json
+
+    from . import corpus
+    from .evaluate import as_json as to_json, evaluate as run, table
+
+    predictor = _load_predictor(model_dir)
+    results = run(predictor, corpus.resolve(files), suggestions, ksr_words, not no_baseline)
+    if as_json:
+        click.echo(json.dumps(to_json(results, suggestions), indent=2))
+    else:
+        click.echo(table(results, suggestions))

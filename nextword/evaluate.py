@@ -1,0 +1,190 @@
+"""How good a model is on a text: perplexity, next-word accuracy, keystroke savings.
+
+Every figure is computed the same way for the LSTM and for the Kneser-Ney trigram
+baseline estimated on the model's own training text, so they can be read side by side.
+Keystroke savings follow DESIGN.md (the scoring of presage_simulator) and run through the
+same Predictor code (and cached state) as `nextword predict`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from . import artifact, corpus
+from .ngram import KneserNey
+from .predictor import Predictor
+
+# A word for keystroke savings: letters/digits with inner apostrophes (not hyphens).
+KSR_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+
+
+@dataclass
+class Scores:
+    model: str
+    perplexity: float = float("nan")
+    tokens: int = 0
+    oov_tokens: int = 0
+    word_positions: int = 0
+    top: dict[int, float] = field(default_factory=dict)
+    ksr: float | None = None
+    ksr_words: int = 0
+    keystrokes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def oov_rate(self) -> float:
+        return self.oov_tokens / max(1, self.tokens)
+
+
+def token_scores(name: str, model, ids: np.ndarray, word_mask: np.ndarray, unk_id: int,
+                 ks=(1, 3, 5), progress: Callable[[float], None] | None = None) -> Scores:
+    """Perplexity over in-vocabulary targets (OOV targets counted apart) and top-k accuracy
+    among suggestable words at every position where a word comes next (an OOV word is a
+    miss: no suggestion could have been it)."""
+    targets = ids[1:]
+    nll, counted, oov, positions = 0.0, 0, 0, 0
+    hits = dict.fromkeys(ks, 0)
+    for start, rows in model.stream_log_probs(ids[:-1]):
+        tgt = targets[start:start + len(rows)]
+        lp = rows[np.arange(len(rows)), tgt]
+        known = tgt != unk_id
+        nll -= lp[known].sum()
+        counted += int(known.sum())
+        oov += int((~known).sum())
+        at_word = word_mask[tgt] | ~known
+        positions += int(at_word.sum())
+        sel = at_word & known
+        masked = np.where(word_mask, rows[sel], -np.inf)
+        rank = (masked > lp[sel][:, None]).sum(axis=1)
+        for k in ks:
+            hits[k] += int((rank < k).sum())
+        if progress:
+            progress((start + len(rows)) / len(targets))
+    return Scores(name, perplexity=math.exp(nll / max(1, counted)), tokens=len(targets),
+                  oov_tokens=oov, word_positions=positions,
+                  top={k: hits[k] / max(1, positions) for k in ks})
+
+
+def keystroke_savings(suggest: Callable[[str, int], list], paragraphs: Iterable[str],
+                      n: int = 6, max_words: int = 0) -> dict[str, int]:
+    """Simulate typing with n suggestions (DESIGN.md): returns ks, ki, kn and words."""
+    ks = ki = kn = words = 0
+    for paragraph in paragraphs:
+        for match in KSR_WORD.finditer(paragraph):
+            if max_words and words >= max_words:
+                return dict(ks=ks, ki=ki, kn=kn, words=words)
+            word, context = match.group(), paragraph[: match.start()]
+            target = word.lower()
+            words += 1
+            kn += len(word) + 1
+            if _hit(suggest(context, n), target):
+                ks += 1
+                continue
+            for typed in range(1, len(word) + 1):
+                ki += 1
+                if typed == len(word) or _hit(suggest(context + word[:typed], n), target):
+                    ki += 1  # accepting the hit, or the space after a word typed out
+                    break
+    return dict(ks=ks, ki=ki, kn=kn, words=words)
+
+
+def _hit(suggestions, target: str) -> bool:
+    return any(w.lower() == target for w, _ in suggestions)
+
+
+def ksr_from(counts: dict[str, int]) -> float:
+    return 1 - (counts["ki"] + counts["ks"]) / max(1, counts["kn"])
+
+
+def baseline(predictor: Predictor, config: dict, log: Callable[[str], None]) -> KneserNey | None:
+    """The trigram on the model's training tokens, or None (said why) if unreadable."""
+    s = artifact.summary(config)
+    files = [Path(f) for f in s.corpus]
+    unreadable = [str(f) for f in files if str(f) == "-" or not f.is_file()]
+    if not files or unreadable:
+        log(f"Note: the training text ({', '.join(unreadable) or 'unknown'}) is not readable "
+            f"now, so there is no n-gram baseline; reporting the LSTM alone")
+        return None
+    budget = s.train_tokens or None
+
+    def chunks():
+        left = budget
+        for text in corpus.iter_text(files):
+            ids = np.asarray(predictor.tokenizer.encode(text, add_special_tokens=False).ids)
+            if left is not None:
+                ids, left = ids[:left], left - len(ids[:left])
+            yield ids
+            if left == 0:
+                return
+
+    return KneserNey(predictor.engine.vocab_size, chunks())
+
+
+def evaluate(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_words: int = 0,
+             with_baseline: bool = True, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
+             ) -> list[Scores]:
+    config = artifact.read_config(predictor.path)
+    text = "".join(corpus.iter_text(files))
+    ids = np.asarray(predictor.context_ids(text), dtype=np.int64)
+    if len(ids) < 2:
+        raise corpus.CorpusError("nothing to evaluate: the text is empty")
+    word_mask = np.zeros(predictor.engine.vocab_size, dtype=bool)
+    word_mask[predictor.candidates("")] = True
+    paragraphs = [p for p in PARAGRAPH_BREAK.split(text) if p.strip()]
+
+    models = [("LSTM", predictor)]
+    if with_baseline:
+        log("Counting the 3-gram baseline on the training text ...")
+        kn = baseline(predictor, config, log)
+        if kn is not None:
+            models.append(("3-gram KN", Predictor(predictor.path, kn, predictor.tokenizer)))
+    results = []
+    for name, model in models:
+        log(f"{name}: perplexity and accuracy over {len(ids) - 1:,} tokens ...")
+        scores = token_scores(name, model.engine, ids, word_mask, predictor.unk_id,
+                              progress=_progress(log, name) if len(ids) > 50_000 else None)
+        log(f"{name}: keystroke savings ...")
+        counts = keystroke_savings(model.suggest, paragraphs, suggestions, ksr_words)
+        scores.ksr, scores.ksr_words, scores.keystrokes = ksr_from(counts), counts["words"], counts
+        results.append(scores)
+    return results
+
+
+def _progress(log, name):
+    marks = iter(range(20, 100, 20))
+    nxt = [next(marks)]
+
+    def report(fraction: float) -> None:
+        if nxt[0] is not None and fraction * 100 >= nxt[0]:
+            log(f"{name}: {nxt[0]}%")
+            nxt[0] = next(marks, None)
+    return report
+
+
+def as_json(results: list[Scores], suggestions: int) -> dict:
+    return {"suggestions": suggestions,
+            "models": [dict(asdict(s), oov_rate=s.oov_rate) for s in results]}
+
+
+def table(results: list[Scores], suggestions: int) -> str:
+    names = [s.model for s in results]
+    rows = [("perplexity", [f"{s.perplexity:.1f}" for s in results])]
+    for k in results[0].top:
+        rows.append((f"top-{k} next word", [f"{100 * s.top[k]:.1f} %" for s in results]))
+    rows.append((f"keystroke savings (N={suggestions})", [f"{100 * s.ksr:.1f} %" for s in results]))
+    width = max(len(r[0]) for r in rows)
+    col = max(12, *(len(n) for n in names))
+    lines = [" " * width + "".join(f"  {n:>{col}}" for n in names)]
+    lines += [f"{label:<{width}}" + "".join(f"  {v:>{col}}" for v in values) for label, values in rows]
+    s = results[0]
+    lines.append(f"{s.tokens:,} tokens, {s.word_positions:,} word positions, OOV rate "
+                 f"{100 * s.oov_rate:.1f} % ({s.oov_tokens:,} tokens, excluded from perplexity); "
+                 f"keystroke savings over {s.ksr_words:,} words")
+    return "\n".join(lines)

@@ -1,0 +1,114 @@
+"""Metrics of `nextword evaluate` on cases whose answers are known by hand."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nextword.artifact import expected_shapes
+from nextword.cli import cli
+from nextword.config import ModelConfig
+from nextword.engine import Engine
+from nextword.evaluate import KSR_WORD, keystroke_savings, ksr_from, token_scores
+from nextword.ngram import KneserNey
+
+from .conftest import write_structured_corpus
+
+TEXT = "Hello world, it's me."  # KSR words: hello(5) world(5) it's(4) me(2)
+KN_TOTAL = 6 + 6 + 5 + 3
+
+
+def oracle(paragraph: str, hit_after: int):
+    """A predictor that offers the right word once `hit_after` letters of it are typed."""
+    def suggest(text, n):
+        word = next(m for m in KSR_WORD.finditer(paragraph) if m.end() >= len(text))
+        typed = max(0, len(text) - word.start())
+        return [(word.group().upper(), 1.0)] if typed >= hit_after else [("zzz", 1.0)]
+    return suggest
+
+
+def test_ksr_predictor_that_always_has_the_word():
+    counts = keystroke_savings(oracle(TEXT, 0), [TEXT])
+    assert counts == dict(ks=4, ki=0, kn=KN_TOTAL, words=4)
+    assert ksr_from(counts) == pytest.approx(1 - 4 / KN_TOTAL)
+
+
+def test_ksr_predictor_that_never_has_the_word():
+    counts = keystroke_savings(lambda text, n: [], [TEXT])
+    assert counts == dict(ks=0, ki=KN_TOTAL, kn=KN_TOTAL, words=4)
+    assert ksr_from(counts) == 0
+
+
+def test_ksr_hits_after_two_letters():
+    # hello: h,e + accept = 3; world: 3; it's: 3; me: m,e typed out (hit at 2 = last) + 1 = 3
+    counts = keystroke_savings(oracle(TEXT, 2), [TEXT])
+    assert counts == dict(ks=0, ki=12, kn=KN_TOTAL, words=4)
+    assert ksr_from(counts) == pytest.approx(1 - 12 / KN_TOTAL)
+
+
+def test_ksr_word_limit():
+    assert keystroke_savings(oracle(TEXT, 0), [TEXT], max_words=2)["words"] == 2
+
+
+def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
+    cfg = ModelConfig(vocab_size=37, embedding_dim=4, units=5, dropout=0.0)
+    zeros = {name: np.zeros(shape, np.float32) for name, shape in expected_shapes(cfg).items()}
+    ids = np.random.default_rng(0).integers(1, 37, size=700)
+    mask = np.ones(37, dtype=bool)
+    scores = token_scores("uniform", Engine(cfg, zeros), ids, mask, unk_id=0)
+    assert scores.perplexity == pytest.approx(37, rel=1e-6)
+
+
+def test_kneser_ney_distribution_sums_to_one():
+    rng = np.random.default_rng(1)
+    text = rng.zipf(1.5, 20_000) % 300
+    kn = KneserNey(300, np.array_split(text, 7))
+    contexts = [[], [int(text[0])], [int(text[5]), int(text[6])], [299, 298], [1, 2], [int(text[-1])]]
+    for ctx in contexts:
+        p = kn.distribution(ctx)
+        assert p.shape == (300,) and np.all(p > 0)
+        assert p.sum() == pytest.approx(1.0, abs=1e-9)
+
+
+def test_kneser_ney_learns_a_deterministic_sequence():
+    kn = KneserNey(10, [np.tile(np.arange(10), 200)])
+    assert int(np.argmax(kn.distribution([3, 4]))) == 5
+    assert kn.distribution([3, 4])[5] > 0.9
+
+
+def test_evaluate_reports_lstm_beside_the_baseline(model_dir, tmp_path):
+    held_out = write_structured_corpus(tmp_path / "held-out.txt", sentences=200, seed=9)
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(held_out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    lstm, kn = report["models"]
+    assert lstm["model"] == "LSTM" and kn["model"] == "3-gram KN"
+    assert lstm["perplexity"] < 10 and 0.3 < lstm["ksr"] < 1 and lstm["oov_rate"] == 0
+    assert set(lstm["top"]) == {"1", "3", "5"} and lstm["top"]["5"] >= lstm["top"]["1"]
+    table = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(held_out)])
+    assert "3-gram KN" in table.stdout and "keystroke savings (N=6)" in table.output
+
+
+def test_evaluate_without_the_training_text_reports_the_lstm_alone(trained, tmp_path):
+    model_dir, _ = trained
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    config["summary"]["corpus"] = [str(tmp_path / "gone.txt")]
+    (copy / "config.json").write_text(json.dumps(config))
+    held_out = write_structured_corpus(tmp_path / "h.txt", sentences=50, seed=3)
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(copy), str(held_out), "--json"])
+    assert result.exit_code == 0
+    assert [m["model"] for m in json.loads(result.stdout)["models"]] == ["LSTM"]
+    assert "no n-gram baseline" in result.stderr
+
+
+def test_evaluate_empty_text_is_an_error(model_dir, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(empty)])
+    assert result.exit_code == 1 and result.stderr.startswith("Error: nothing to evaluate")
