@@ -18,4 +18,4 @@ def load(path=None):
     return Predictor.load(path)
 
 
-__all__ = ["load", "__version__"]
+__all__ = ["__version__", "load"]

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 import keras
 

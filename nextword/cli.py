@@ -77,7 +77,7 @@ def cli():
     """Next-word suggestions from an LSTM language model trained on your own text."""
 
 
-from . import commands  # noqa: E402,F401  (registers the commands on `cli`)
+from . import commands  # noqa: F401  (registers the commands on `cli`)
 
 
 def main() -> None:

@@ -44,7 +44,7 @@ class Engine:
         self._probs: np.ndarray | None = None
 
     @classmethod
-    def load(cls, path: Path, cfg: ModelConfig | None = None) -> "Engine":
+    def load(cls, path: Path, cfg: ModelConfig | None = None) -> Engine:
         cfg = cfg or artifact.read_config(path)["_model"]
         return cls(cfg, artifact.read_weights(path, cfg))
 

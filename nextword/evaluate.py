@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 

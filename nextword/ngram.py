@@ -10,7 +10,7 @@ the LSTM engine wraps this model for suggestions and keystroke savings.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifact, sampling, tokenizer as tokenizer_mod
+from . import artifact, sampling
+from . import tokenizer as tokenizer_mod
 from .engine import Engine
 from .paths import default_model_dir
 
@@ -73,7 +74,7 @@ class Predictor:
         self._sorted_ids = np.array([i for _, i in words], dtype=np.int64)
 
     @classmethod
-    def load(cls, path: Path | str | None = None) -> "Predictor":
+    def load(cls, path: Path | str | None = None) -> Predictor:
         path = Path(path).expanduser() if path else default_model_dir()
         cfg = artifact.read_config(path)["_model"]
         tok = artifact.read_tokenizer(path, cfg)

@@ -8,8 +8,8 @@ engine puts the user's case back on suggestions). Words below the frequency cut 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 

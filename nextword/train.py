@@ -13,22 +13,23 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 from .tfimport import quiet_import_tensorflow
 
 quiet_import_tensorflow()
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
+import keras
+import numpy as np
 
-from . import __version__, artifact, corpus, data, model as model_mod, tokenizer  # noqa: E402
-from .callbacks import BestCheckpoint, Progress, TimeBudget  # noqa: E402
-from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict  # noqa: E402
-from .errors import CorpusError, ModelError, NextwordError  # noqa: E402
+from . import __version__, artifact, corpus, data, tokenizer
+from . import model as model_mod
+from .callbacks import BestCheckpoint, Progress, TimeBudget
+from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
+from .errors import CorpusError, ModelError, NextwordError
 
 
 class TrainingInterrupted(NextwordError):
@@ -133,7 +134,8 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
         same_text = previous is not None and prior.corpus == summary.corpus and prior.valid == summary.valid
         checkpoint = BestCheckpoint(save, best=prior.val_perplexity if same_text else None)
         callbacks = [progress, checkpoint,
-                     keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=0, verbose=0),
+                     keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1,
+                                                       min_lr=cfg.learning_rate / 32, verbose=0),
                      keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
         budget = None
         if deadline is not None:

@@ -54,7 +54,7 @@ def drive(predictor, steps, paragraph=()):
                 if ready is None:
                     await asyncio.sleep(0.05)
                 else:
-                    await wait_for(lambda: ready(session.default_buffer))
+                    await wait_for(lambda ready=ready: ready(session.default_buffer))
             return await asyncio.wait_for(task, 10)
 
     return asyncio.run(main()), assistant

@@ -1,0 +1,116 @@
+"""Prediction speed: cold start, per-keystroke latency through the pipe, peak memory.
+
+    python bench/predict_speed.py [--model DIR]
+
+Without --model it builds a model of the size the targets are set for (embedding 256,
+512 LSTM units, ~10k words): the vocabulary from ../shared/corpora/wikitext-2.valid.txt
+when present (else generated words), random weights (speed does not depend on them).
+Targets: cold start <= 0.4 s, p99 <= 3 ms per keystroke, peak RSS <= 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nextword import artifact, tokenizer
+from nextword.config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "wikitext-2.valid.txt"
+PARAGRAPH = ("The return value of the function is a new list that holds the items of the old "
+             "one in the order they were found , and the original list is left as it was . "
+             "When the file does not exist , an error is raised and nothing is written .")
+
+
+def build_model(path: Path, vocab: int = 10_000) -> None:
+    if SHARED.exists():
+        texts = [SHARED.read_text(encoding="utf-8")]
+    else:
+        rng = np.random.default_rng(0)
+        texts = [" ".join(f"w{i}" for i in rng.zipf(1.2, 400_000) % 20_000), PARAGRAPH]
+    tok = tokenizer.train(texts, vocab, 1)
+    cfg = ModelConfig(vocab_size=tok.get_vocab_size(), embedding_dim=256, units=512, dropout=0.0)
+    rng = np.random.default_rng(1)
+    arrays = {name: (rng.standard_normal(shape) * 0.05).astype(np.float32)
+              for name, shape in artifact.expected_shapes(cfg).items()}
+    summary = Summary(corpus=["(benchmark: random weights)"])
+    config = {"format_version": FORMAT_VERSION, "model": to_dict(cfg),
+              "training": to_dict(TrainConfig()), "summary": to_dict(summary)}
+    artifact.write(path, config, tok, arrays)
+
+
+def timed(cmd: list[str], runs: int) -> float:
+    """Median wall time of `cmd` as a fresh process."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def keystrokes(model: Path, rounds: int) -> tuple[list[float], int]:
+    """Replay PARAGRAPH one character at a time through `nextword predict` (one process),
+    timing each answer; returns the latencies and the process's peak RSS in bytes."""
+    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+    latencies = []
+    for r in range(rounds):
+        for i in range(1, len(PARAGRAPH) + 1):
+            start = time.perf_counter()
+            proc.stdin.write(PARAGRAPH[:i] + "\n")
+            proc.stdin.flush()
+            proc.stdout.readline()
+            if r > 0 or i > 1:  # the very first answer includes loading
+                latencies.append(time.perf_counter() - start)
+    with open(f"/proc/{proc.pid}/status") as f:
+        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+    proc.stdin.close()
+    proc.wait()
+    return latencies, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or Path(tmp) / "bench-model"
+        if args.model is None:
+            build_model(model)
+        cfg = artifact.read_config(model)["_model"]
+        cold = timed([sys.executable, "-m", "nextword", "predict", "-m", str(model), "the "], args.runs)
+        tf_import = timed([sys.executable, "-c", "import tensorflow"], max(1, args.runs // 2))
+        latencies, peak = keystrokes(model, rounds=3)
+    lat_ms = sorted(1000 * x for x in latencies)
+    figures = {
+        "model": f"embedding {cfg.embedding_dim}, {cfg.units} units, {cfg.vocab_size} words",
+        "cold_start_s": round(cold, 3), "import_tensorflow_s": round(tf_import, 3),
+        "keystroke_p50_ms": round(lat_ms[len(lat_ms) // 2], 3),
+        "keystroke_p99_ms": round(lat_ms[int(0.99 * (len(lat_ms) - 1))], 3),
+        "keystrokes": len(lat_ms), "peak_rss_mb": round(peak / 2**20, 1)}
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"model: {figures['model']}")
+    print(f"cold start, `nextword predict \"the \"`: {cold:.3f} s   (target <= 0.4 s; "
+          f"`python -c 'import tensorflow'` in the same run: {tf_import:.3f} s)")
+    print(f"per keystroke through the pipe ({len(lat_ms)} keystrokes): p50 {figures['keystroke_p50_ms']} ms, "
+          f"p99 {figures['keystroke_p99_ms']} ms   (target p99 <= 3 ms)")
+    print(f"peak RSS of the predict process: {figures['peak_rss_mb']} MB   (target <= 150 MB)")
+
+
+if __name__ == "__main__":
+    main()
