@@ -12,6 +12,7 @@
                       output_kernel              (last width, vocab)
                       output_bias                (vocab,)
     model.keras     the Keras model with optimizer state, for `train --resume` only
+    casing.json     optional: usual written forms of words ("python" -> "Python")
 
 A directory is written into a temporary sibling and renamed into place, so it is either
 complete or absent. Nothing here imports TensorFlow or Keras, and nothing executes code

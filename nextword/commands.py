@@ -44,9 +44,14 @@ from .cli import cli, model_option, parse_duration, resolve_model
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--resume", is_flag=True,
               help="Continue training the model in --model (same vocabulary and settings).")
+@click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
+              default="auto", show_default=True,
+              help="tf.distribute strategy. auto: multiworker when TF_CONFIG names a cluster, "
+                   "mirrored with several GPUs, else default (one GPU or the CPU). The batch "
+                   "size is the global batch, split across replicas; only the chief writes the model.")
 def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
           embedding_dim, projection_dim, dropout, seq_len, batch_size, epochs, learning_rate,
-          time_budget, seed, resume):
+          time_budget, seed, resume, strategy):
     """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
     budget = parse_duration(time_budget) if time_budget else None
     if budget is not None and budget <= 0:
@@ -61,9 +66,12 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
                          projection_dim=projection_dim, dropout=dropout)
     result = run_training(list(corpus), resolve_model(model_dir), cfg, model_options,
                           valid_args=list(valid) or None, resume=resume,
-                          auto_batch=batch_size is None)
+                          auto_batch=batch_size is None, strategy=strategy)
     s = result.summary
     ppl = f"{result.val_perplexity:.1f}" if result.val_perplexity is not None else "not measured"
+    if not result.wrote_model:
+        click.echo(f"Worker done (validation perplexity {ppl}); the chief writes the model")
+        return
     click.echo(f"Model written to {result.model_dir} (validation perplexity {ppl}; "
                f"unigram baseline {s.unigram_perplexity:.1f}; stopped by {s.stopped_because})")
 

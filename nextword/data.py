@@ -18,6 +18,7 @@ import tensorflow as tf
 from tokenizers import Tokenizer
 
 from . import corpus
+from .errors import CorpusError
 
 _ENCODE_BATCH = 8  # chunks of ~1 MB encoded in parallel by the Rust tokenizer
 SHUFFLE_WINDOWS = 10_000
@@ -104,10 +105,19 @@ def train_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int,
     return ds.with_options(_options()), n // batch_size
 
 
-def eval_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int,
-                 stop: int) -> tf.data.Dataset:
+def eval_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int, stop: int,
+                 workers: int = 1) -> tuple[tf.data.Dataset, int]:
+    """In-order batches over [start, stop) and their number. With several workers every
+    batch is full and their number a multiple of the workers, so each worker evaluates as
+    many batches as the others (collective ops would otherwise wait forever)."""
     n = window_count(stop - start, seq_len)
     ds = windows(tf_file, seq_len, start, stop)
     # The record reader cannot know its length; telling Keras avoids an "ran out of data" warning.
     ds = ds.apply(tf.data.experimental.assert_cardinality(n))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(_options())
+    if workers == 1:
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(_options()), -(-n // batch_size)
+    batches = (n // batch_size) // workers * workers
+    if batches == 0:
+        raise CorpusError(f"too little validation text for one full batch per worker ({workers} workers)")
+    ds = ds.batch(batch_size, drop_remainder=True).take(batches)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_options()), batches

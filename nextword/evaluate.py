@@ -144,7 +144,8 @@ def evaluate(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_
         log("Counting the 3-gram baseline on the training text ...")
         kn = baseline(predictor, config, log)
         if kn is not None:
-            models.append(("3-gram KN", Predictor(predictor.path, kn, predictor.tokenizer)))
+            trigram = Predictor(predictor.path, kn, predictor.tokenizer, predictor.display)
+            models.append(("3-gram KN", trigram))
     results = []
     for name, model in models:
         log(f"{name}: perplexity and accuracy over {len(ids) - 1:,} tokens ...")

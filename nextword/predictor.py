@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifact, sampling
+from . import artifact, casing, sampling
 from . import tokenizer as tokenizer_mod
 from .engine import Engine
 from .paths import default_model_dir
@@ -43,24 +43,24 @@ def split_text(text: str) -> tuple[str, str]:
     return text[: match.start()], match.group()
 
 
-def match_case(word: str, prefix: str, sentence_start: bool) -> str:
-    """Put the user's case on a (lower-case) vocabulary word."""
-    if prefix[:1].isupper():
-        if len(prefix) > 1 and prefix.isupper():
-            return word.upper()
-        return word[:1].upper() + word[1:]
-    if not prefix and sentence_start:
-        return word[:1].upper() + word[1:]
-    if word == "i" or word.startswith(("i'", "i’")):  # English "I", "I'm", "I'd"
-        return "I" + word[1:]
-    return word
+def match_case(word: str, prefix: str, sentence_start: bool, display: dict[str, str]) -> str:
+    """Show a (lower-case) vocabulary word as the user would write it: its usual written
+    form ("Python", "I'm"), capitalised after a capitalised prefix or at a sentence start,
+    all caps after an all-caps prefix."""
+    shown = display.get(word, word)
+    if len(prefix) > 1 and prefix.isupper():
+        return shown.upper()
+    if prefix[:1].isupper() or (not prefix and sentence_start):
+        return shown[:1].upper() + shown[1:]
+    return shown
 
 
 class Predictor:
     """A loaded model: suggestions for typed text, and sampling."""
 
-    def __init__(self, path: Path, engine: Engine, tok):
+    def __init__(self, path: Path, engine: Engine, tok, display: dict[str, str] | None = None):
         self.path = Path(path)
+        self.display = display or {}
         self.engine = engine
         self.tokenizer = tok
         vocab = tok.get_vocab()
@@ -78,7 +78,7 @@ class Predictor:
         path = Path(path).expanduser() if path else default_model_dir()
         cfg = artifact.read_config(path)["_model"]
         tok = artifact.read_tokenizer(path, cfg)
-        return cls(path, Engine.load(path, cfg), tok)
+        return cls(path, Engine.load(path, cfg), tok, casing.load(path))
 
     def context_ids(self, context: str) -> list[int]:
         """Token ids the engine reads for `context`: EOL first (every text starts as if at
@@ -105,7 +105,7 @@ class Predictor:
         top = np.argpartition(-probs, k - 1)[:k] if len(ids) > k else np.arange(len(ids))
         top = top[np.argsort(-probs[top], kind="stable")]
         start = bool(_SENTENCE_END.search(context))
-        words = [(match_case(self.id_to_token[ids[j]], prefix, start),
+        words = [(match_case(self.id_to_token[ids[j]], prefix, start, self.display),
                   float(probs[j] / total) if total > 0 else 0.0) for j in top]
         return Suggestions(text, prefix, words)
 
@@ -128,7 +128,7 @@ class Predictor:
             out.append(self.id_to_token[token])
             made += tokenizer_mod.is_word(out[-1])
         start = not prompt.strip() or bool(_SENTENCE_END.search(prompt))
-        text = sampling.detokenize(out, capitalize_start=start)
+        text = sampling.detokenize([self.display.get(t, t) for t in out], capitalize_start=start)
         if prompt and not prompt[-1].isspace() and text and text[0] not in ".,;:!?)\n":
             text = " " + text
         return prompt + text

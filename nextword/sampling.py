@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 _NO_SPACE_BEFORE = set(".,;:!?)]}%”’…")
@@ -45,8 +43,6 @@ def detokenize(tokens: list[str], capitalize_start: bool = True) -> str:
             sentence_start = True
             continue
         word = tok[:1].upper() + tok[1:] if sentence_start and tok[:1].isalpha() else tok
-        if word == "i" or re.match(r"i['’]", word):
-            word = "I" + word[1:]
         if out and out[-1] != "\n" and tok not in _NO_SPACE_BEFORE and out[-1][-1:] not in _NO_SPACE_AFTER:
             out.append(" ")
         out.append(word)

@@ -25,7 +25,7 @@ quiet_import_tensorflow()
 import keras
 import numpy as np
 
-from . import __version__, artifact, corpus, data, tokenizer
+from . import __version__, artifact, casing, corpus, data, distribute, tokenizer
 from . import model as model_mod
 from .callbacks import BestCheckpoint, Progress, TimeBudget
 from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
@@ -41,6 +41,7 @@ class TrainResult:
     model_dir: Path
     val_perplexity: float | None
     summary: Summary
+    wrote_model: bool = True  # False on the workers of a cluster that are not the chief
 
 
 def _log(msg: str) -> None:
@@ -49,17 +50,24 @@ def _log(msg: str) -> None:
 
 def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
           model_options: dict | None = None, valid_args: list[str] | None = None,
-          resume: bool = False, auto_batch: bool = False,
+          resume: bool = False, auto_batch: bool = False, strategy: str = "auto",
           log: Callable[[str], None] = _log) -> TrainResult:
     """Train on `corpus_args` and write the model directory `model_dir`.
 
     `model_options` are ModelConfig fields (vocabulary size is set from the tokenizer).
     With `auto_batch`, the batch size shrinks to fit a small corpus instead of failing.
+    `strategy` is a name from distribute.STRATEGIES; `cfg.batch_size` is the global batch.
     """
     started = time.monotonic()
     deadline = started + cfg.time_budget if cfg.time_budget else None
     model_dir = Path(model_dir)
-    artifact.check_writable(model_dir)
+    dist = distribute.make_strategy(strategy)  # before any other TensorFlow op
+    n_workers, chief = distribute.workers(dist), distribute.is_chief(dist)
+    if n_workers > 1 and deadline is not None:
+        raise NextwordError("--time-budget cannot be used with several workers: each would "
+                            "stop on its own clock; use --epochs")
+    if chief:
+        artifact.check_writable(model_dir)
     previous = _previous(model_dir) if resume else None
 
     with tempfile.TemporaryDirectory(prefix="nextword-") as work:
@@ -68,9 +76,12 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
         valid_files = corpus.resolve(valid_args, spool_dir=str(work)) if valid_args else []
         if previous is not None:
             tok = artifact.read_tokenizer(model_dir, previous["_model"])
+            display = casing.load(model_dir)
         else:
             log(f"Building the vocabulary from {_describe(files)} ...")
-            tok = tokenizer.train(corpus.iter_text(files), cfg.vocab_size, cfg.min_count)
+            cases = casing.CaseCounter()
+            tok = tokenizer.train(cases.tee(corpus.iter_text(files)), cfg.vocab_size, cfg.min_count)
+            display = cases.display_forms(tok.get_vocab())
         vocab = tok.get_vocab_size()
 
         stats = corpus.DecodeStats()
@@ -95,18 +106,21 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
         unigram = _unigram_perplexity(counts, _span_counts(valid, valid_span, vocab))
 
         keras.utils.set_random_seed(cfg.seed)
-        if previous is not None:
-            model_cfg = previous["_model"]
-            net = _load_keras(model_dir)
-        else:
-            model_cfg = ModelConfig(vocab_size=vocab, **(model_options or {}))
-            net = model_mod.build(model_cfg)
-            net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clipnorm),
-                        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        with dist.scope():
+            if previous is not None:
+                model_cfg = previous["_model"]
+                net = _load_keras(model_dir)
+            else:
+                model_cfg = ModelConfig(vocab_size=vocab, **(model_options or {}))
+                net = model_mod.build(model_cfg)
+                net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clipnorm),
+                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
 
         train_ds, steps = data.train_dataset(tokens, cfg.seq_len, cfg.batch_size, *train_span, cfg.seed)
-        valid_ds = data.eval_dataset(valid, cfg.seq_len, cfg.batch_size, *valid_span)
-        val_steps = math.ceil(data.window_count(valid_span[1] - valid_span[0], cfg.seq_len) / cfg.batch_size)
+        valid_ds, val_steps = data.eval_dataset(valid, cfg.seq_len, cfg.batch_size, *valid_span,
+                                                workers=n_workers)
+        if n_workers > 1:
+            distribute.prebuild_for_workers(net, dist, train_ds)
 
         prior = artifact.summary(previous) if previous else Summary()
         summary = Summary(
@@ -118,14 +132,19 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
 
         def save(epochs_done: int, ppl: float | None) -> None:
             summary.epochs_done = epochs_done
+            if not chief:
+                return  # other workers train in step with the chief but write nothing
             summary.val_perplexity = ppl
             summary.wall_seconds = round(time.monotonic() - started + prior.wall_seconds, 1)
             summary.trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
             summary.tokens_per_second = progress.tokens_per_second
             config = {"format_version": FORMAT_VERSION, "nextword_version": __version__,
                       "model": to_dict(model_cfg), "training": to_dict(cfg), "summary": to_dict(summary)}
-            artifact.write(model_dir, config, tok, model_mod.export_weights(net, model_cfg),
-                           extra=lambda tmp: net.save(tmp / artifact.KERAS))
+            def extra(tmp: Path) -> None:
+                net.save(tmp / artifact.KERAS)
+                casing.save(display, tmp)
+
+            artifact.write(model_dir, config, tok, model_mod.export_weights(net, model_cfg), extra)
 
         log(f"Training on {summary.train_tokens:,} tokens (validation {summary.valid_tokens:,}), "
             f"vocabulary {vocab:,}, {model_cfg.parameter_count():,} parameters, "
@@ -154,8 +173,9 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
         summary.stopped_because = ("time budget" if budget is not None and budget.triggered
                                    else "epochs" if summary.epochs_done >= prior.epochs_done + cfg.epochs
                                    else "early stopping")
-    _set_stop_reason(model_dir, summary.stopped_because)
-    return TrainResult(model_dir, checkpoint.best, summary)
+    if chief:
+        _set_stop_reason(model_dir, summary.stopped_because)
+    return TrainResult(model_dir, checkpoint.best, summary, wrote_model=chief)
 
 
 def _describe(files: list[Path]) -> str:

@@ -24,11 +24,14 @@ def test_split_text():
 
 
 def test_match_case():
-    assert match_case("garden", "Ga", False) == "Garden"
-    assert match_case("garden", "GA", False) == "GARDEN"
-    assert match_case("garden", "", True) == "Garden"
-    assert match_case("garden", "g", True) == "garden"
-    assert match_case("i'm", "", False) == "I'm"
+    display = {"i'm": "I'm", "python": "Python"}
+    assert match_case("garden", "Ga", False, display) == "Garden"
+    assert match_case("garden", "GA", False, display) == "GARDEN"
+    assert match_case("garden", "", True, display) == "Garden"
+    assert match_case("garden", "g", True, display) == "garden"
+    assert match_case("i'm", "", False, display) == "I'm"
+    assert match_case("python", "py", False, display) == "Python"
+    assert match_case("python", "PY", False, display) == "PYTHON"
 
 
 def test_learned_structure_is_suggested(predictor):
