@@ -96,11 +96,12 @@ class Progress(keras.callbacks.Callback):
 
 
 class TimeBudget(keras.callbacks.Callback):
-    """Stop training so that it (with the final validation) ends by `deadline`."""
+    """Stop training so that it, the final validation and the last save end by `deadline`."""
 
-    def __init__(self, deadline: float, eval_fraction: float):
+    def __init__(self, deadline: float, eval_fraction: float, checkpoint: "BestCheckpoint"):
         super().__init__()
         self.deadline = deadline
+        self.checkpoint = checkpoint
         # Estimated cost of one validation pass, in training steps.
         self.eval_fraction = eval_fraction
         self.triggered = False
@@ -115,7 +116,8 @@ class TimeBudget(keras.callbacks.Callback):
         if batch > 0:
             took = now - self._step_start
             self._step_seconds = took if not self._step_seconds else 0.9 * self._step_seconds + 0.1 * took
-        if now + self._step_seconds * (1 + self.eval_fraction) >= self.deadline:
+        reserve = self._step_seconds * (1 + self.eval_fraction) + self.checkpoint.save_seconds
+        if now + reserve >= self.deadline:
             self.triggered = True
             self.model.stop_training = True
 
@@ -128,6 +130,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.save = save
         self.best = best
         self.saved_epochs = 0
+        self.save_seconds = 0.0  # how long the last save took
 
     def on_epoch_end(self, epoch, logs=None):
         val = (logs or {}).get("val_loss")
@@ -136,5 +139,7 @@ class BestCheckpoint(keras.callbacks.Callback):
         ppl = math.exp(val)
         if self.best is None or ppl < self.best:
             self.best = ppl
+            start = time.monotonic()
             self.save(epoch + 1, ppl)
+            self.save_seconds = time.monotonic() - start
             self.saved_epochs += 1

@@ -10,9 +10,12 @@ import errno
 import os
 import re
 import sys
+import time
 from pathlib import Path
 
 import click
+
+STARTED = time.monotonic()  # the time budget of `train` counts from here, imports included
 
 from . import __version__
 from .errors import NextwordError

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .cli import cli, model_option, parse_duration, resolve_model
+from .cli import STARTED, cli, model_option, parse_duration, resolve_model
 
 
 @cli.command()
@@ -31,6 +31,9 @@ from .cli import cli, model_option, parse_duration, resolve_model
               help="Linear layer between LSTM and output (0 = none).")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
               show_default=True, help="Dropout after the embedding and each LSTM layer.")
+@click.option("--sampled-softmax", type=click.IntRange(0), default=0, show_default=True,
+              help="Train with a sampled softmax over N words per step (0 = exact); "
+                   "validation and prediction always use the exact softmax.")
 @click.option("--seq-len", type=click.IntRange(2), default=35, show_default=True,
               help="Tokens per training window (backpropagation through time).")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
@@ -50,8 +53,8 @@ from .cli import cli, model_option, parse_duration, resolve_model
                    "mirrored with several GPUs, else default (one GPU or the CPU). The batch "
                    "size is the global batch, split across replicas; only the chief writes the model.")
 def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
-          embedding_dim, projection_dim, dropout, seq_len, batch_size, epochs, learning_rate,
-          time_budget, seed, resume, strategy):
+          embedding_dim, projection_dim, dropout, sampled_softmax, seq_len, batch_size, epochs,
+          learning_rate, time_budget, seed, resume, strategy):
     """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
     budget = parse_duration(time_budget) if time_budget else None
     if budget is not None and budget <= 0:
@@ -61,12 +64,13 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
 
     cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size or 64, epochs=epochs,
                       learning_rate=learning_rate, val_fraction=val_fraction, time_budget=budget,
-                      seed=seed, vocab_size=vocab_size, min_count=min_count)
+                      seed=seed, vocab_size=vocab_size, min_count=min_count,
+                      sampled_softmax=sampled_softmax)
     model_options = dict(layers=layers, units=units, embedding_dim=embedding_dim,
                          projection_dim=projection_dim, dropout=dropout)
     result = run_training(list(corpus), resolve_model(model_dir), cfg, model_options,
                           valid_args=list(valid) or None, resume=resume,
-                          auto_batch=batch_size is None, strategy=strategy)
+                          auto_batch=batch_size is None, strategy=strategy, started=STARTED)
     s = result.summary
     ppl = f"{result.val_perplexity:.1f}" if result.val_perplexity is not None else "not measured"
     if not result.wrote_model:

@@ -62,6 +62,7 @@ class TrainConfig:
     seed: int = 0
     vocab_size: int = 20000
     min_count: int = 2
+    sampled_softmax: int = 0  # negative words per training step; 0 = exact softmax
 
     def __post_init__(self) -> None:
         if self.seq_len < 2:

@@ -1,45 +1,99 @@
-"""Build the Keras language model from a ModelConfig, and move its weights to plain arrays.
+"""The Keras language model, built from a ModelConfig, and its weights as plain arrays.
 
 Embedding -> LSTM x layers (each followed by dropout) -> optional linear projection ->
-Dense over the vocabulary (logits). The array names and layouts in `export_weights` are
-the contract the NumPy engine reads (see artifact.py).
+output over the vocabulary. `call` returns the last hidden layer; `logits` applies the
+output matrix. Training may use a sampled softmax (`sampled`: that many negative words per
+step, drawn log-uniformly, which fits ids sorted by falling frequency as the tokenizer
+makes them): the cost of the output layer then no longer grows with the vocabulary.
+Validation and prediction always use the exact softmax. The array names and layouts in
+`export_weights` are the contract the NumPy engine reads (see artifact.py).
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
+from keras.src.losses.loss import scale_loss_for_distribution
 
 from .config import ModelConfig
 
 
-def build(cfg: ModelConfig) -> keras.Model:
-    tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
-    x = keras.layers.Embedding(cfg.vocab_size, cfg.embedding_dim, name="embedding")(tokens)
-    x = keras.layers.Dropout(cfg.dropout, name="embedding_dropout")(x)
-    for i in range(cfg.layers):
-        x = keras.layers.LSTM(cfg.units, return_sequences=True, name=f"lstm_{i}")(x)
-        x = keras.layers.Dropout(cfg.dropout, name=f"lstm_{i}_dropout")(x)
-    if cfg.projection_dim:
-        x = keras.layers.Dense(cfg.projection_dim, name="projection")(x)
-    logits = keras.layers.Dense(cfg.vocab_size, name="output")(x)
-    return keras.Model(tokens, logits, name="nextword_lstm")
+@keras.saving.register_keras_serializable(package="nextword")
+class LanguageModel(keras.Model):
+    def __init__(self, vocab_size: int, embedding_dim: int, units: int, layers: int = 1,
+                 dropout: float = 0.0, projection_dim: int = 0, sampled: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.settings = dict(vocab_size=vocab_size, embedding_dim=embedding_dim, units=units,
+                             layers=layers, dropout=dropout, projection_dim=projection_dim,
+                             sampled=sampled)
+        self.vocab_size, self.sampled = vocab_size, sampled
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
+        self.dropouts = [keras.layers.Dropout(dropout) for _ in range(layers + 1)]
+        self.lstms = [keras.layers.LSTM(units, return_sequences=True, name=f"lstm_{i}")
+                      for i in range(layers)]
+        self.projection = keras.layers.Dense(projection_dim, name="projection") if projection_dim else None
+        width = projection_dim or units
+        # (vocab, width): the layout tf.nn.sampled_softmax_loss takes.
+        self.output_weights = self.add_weight(shape=(vocab_size, width), name="output_weights",
+                                              initializer="glorot_uniform")
+        self.output_bias = self.add_weight(shape=(vocab_size,), name="output_bias", initializer="zeros")
+
+    def call(self, tokens, training=False):
+        x = self.dropouts[0](self.embedding(tokens), training=training)
+        for lstm, dropout in zip(self.lstms, self.dropouts[1:], strict=True):
+            x = dropout(lstm(x, training=training), training=training)
+        return self.projection(x) if self.projection is not None else x
+
+    def logits(self, hidden):
+        return keras.ops.matmul(hidden, keras.ops.transpose(self.output_weights)) + self.output_bias
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        width = keras.ops.shape(y_pred)[-1]
+        hidden = keras.ops.reshape(y_pred, (-1, width))
+        labels = keras.ops.reshape(keras.ops.cast(y, "int64"), (-1, 1))
+        if training and 0 < self.sampled < self.vocab_size:
+            losses = tf.nn.sampled_softmax_loss(
+                weights=self.output_weights, biases=self.output_bias, labels=labels,
+                inputs=hidden, num_sampled=self.sampled, num_classes=self.vocab_size)
+        else:
+            losses = keras.losses.sparse_categorical_crossentropy(
+                labels[:, 0], self.logits(hidden), from_logits=True)
+        # Keras' own losses scale by 1/replicas (and its trainer unscales what it logs), so
+        # that tf.distribute's summed gradients are a mean over the global batch: the same.
+        return scale_loss_for_distribution(keras.ops.mean(losses))
+
+    def get_config(self):
+        return {**super().get_config(), **self.settings}
 
 
-def export_weights(model: keras.Model, cfg: ModelConfig) -> dict[str, np.ndarray]:
+def build(cfg: ModelConfig, sampled: int = 0) -> LanguageModel:
+    model = LanguageModel(cfg.vocab_size, cfg.embedding_dim, cfg.units, cfg.layers, cfg.dropout,
+                          cfg.projection_dim, sampled, name="nextword_lstm")
+    model(np.zeros((1, 2), dtype="int32"))  # create the weights
+    return model
+
+
+def next_token_logits(model: LanguageModel, ids) -> np.ndarray:
+    """Full logits after each position of a batch of id sequences (for tests and checks)."""
+    hidden = model(np.asarray(ids, dtype="int32"), training=False)
+    return keras.ops.convert_to_numpy(model.logits(hidden))
+
+
+def export_weights(model: LanguageModel, cfg: ModelConfig) -> dict[str, np.ndarray]:
     """The network's weights as float32 arrays under the names the engine expects.
 
     LSTM kernels keep Keras' layout: columns are the gates in the order i, f, c, o
     (input, forget, cell candidate, output), each `units` wide.
     """
-    arrays = {"embedding": model.get_layer("embedding").get_weights()[0]}
-    for i in range(cfg.layers):
-        kernel, recurrent, bias = model.get_layer(f"lstm_{i}").get_weights()
+    arrays = {"embedding": model.embedding.get_weights()[0]}
+    for i, lstm in enumerate(model.lstms):
+        kernel, recurrent, bias = lstm.get_weights()
         arrays[f"lstm_{i}_kernel"] = kernel
         arrays[f"lstm_{i}_recurrent_kernel"] = recurrent
         arrays[f"lstm_{i}_bias"] = bias
-    if cfg.projection_dim:
-        arrays["projection_kernel"], arrays["projection_bias"] = \
-            model.get_layer("projection").get_weights()
-    arrays["output_kernel"], arrays["output_bias"] = model.get_layer("output").get_weights()
-    return {name: np.asarray(a, dtype=np.float32) for name, a in arrays.items()}
+    if model.projection is not None:
+        arrays["projection_kernel"], arrays["projection_bias"] = model.projection.get_weights()
+    arrays["output_kernel"] = keras.ops.convert_to_numpy(model.output_weights).T
+    arrays["output_bias"] = keras.ops.convert_to_numpy(model.output_bias)
+    return {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in arrays.items()}

@@ -51,14 +51,15 @@ def _log(msg: str) -> None:
 def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
           model_options: dict | None = None, valid_args: list[str] | None = None,
           resume: bool = False, auto_batch: bool = False, strategy: str = "auto",
-          log: Callable[[str], None] = _log) -> TrainResult:
+          started: float | None = None, log: Callable[[str], None] = _log) -> TrainResult:
     """Train on `corpus_args` and write the model directory `model_dir`.
 
     `model_options` are ModelConfig fields (vocabulary size is set from the tokenizer).
     With `auto_batch`, the batch size shrinks to fit a small corpus instead of failing.
     `strategy` is a name from distribute.STRATEGIES; `cfg.batch_size` is the global batch.
+    `started` (time.monotonic) is when the time budget began: by default, now.
     """
-    started = time.monotonic()
+    started = started if started is not None else time.monotonic()
     deadline = started + cfg.time_budget if cfg.time_budget else None
     model_dir = Path(model_dir)
     dist = distribute.make_strategy(strategy)  # before any other TensorFlow op
@@ -112,9 +113,9 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
                 net = _load_keras(model_dir)
             else:
                 model_cfg = ModelConfig(vocab_size=vocab, **(model_options or {}))
-                net = model_mod.build(model_cfg)
-                net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clipnorm),
-                            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+                net = model_mod.build(model_cfg, sampled=cfg.sampled_softmax)
+                # The loss is the model's own (compute_loss): sampled or exact softmax.
+                net.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate, global_clipnorm=cfg.clipnorm))
 
         train_ds, steps = data.train_dataset(tokens, cfg.seq_len, cfg.batch_size, *train_span, cfg.seed)
         valid_ds, val_steps = data.eval_dataset(valid, cfg.seq_len, cfg.batch_size, *valid_span,
@@ -158,7 +159,7 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
                      keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
         budget = None
         if deadline is not None:
-            budget = TimeBudget(deadline, eval_fraction=0.35 * val_steps)
+            budget = TimeBudget(deadline, eval_fraction=0.35 * val_steps, checkpoint=checkpoint)
             callbacks.append(budget)
         try:
             net.fit(train_ds, steps_per_epoch=steps, epochs=prior.epochs_done + cfg.epochs,

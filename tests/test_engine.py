@@ -13,8 +13,10 @@ from nextword.errors import ModelError
 def keras_next_probs(model_dir, ids):
     import keras
 
+    from nextword.model import next_token_logits
+
     model = keras.saving.load_model(model_dir / artifact.KERAS, safe_mode=True)
-    logits = model(np.asarray([ids], dtype=np.int32), training=False).numpy()[0, -1]
+    logits = next_token_logits(model, [ids])[0, -1]
     e = np.exp(logits - logits.max())
     return e / e.sum()
 
@@ -40,10 +42,12 @@ def two_layer_model(tmp_path):
 
 
 def test_parity_with_two_layers_and_a_projection(tmp_path):
+    from nextword.model import next_token_logits
+
     cfg, net, arrays = two_layer_model(tmp_path)
     engine = Engine(cfg, arrays)
     ids = np.random.default_rng(1).integers(0, 50, size=30).tolist()
-    logits = net(np.asarray([ids], dtype=np.int32), training=False).numpy()[0, -1]
+    logits = next_token_logits(net, [ids])[0, -1]
     want = np.exp(logits - logits.max())
     want /= want.sum()
     assert np.max(np.abs(engine.distribution(ids) - want)) <= 1e-5

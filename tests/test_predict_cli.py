@@ -16,7 +16,7 @@ def invoke(*args, **kwargs):
 
 
 def test_predict_argument_plain_and_json(model_dir):
-    result = invoke("predict", "-m", str(model_dir), "-k", "2", "The dog ")
+    result = invoke("predict", "-m", str(model_dir), "-k", "2", "A dog ")
     assert result.exit_code == 0 and result.output.split()[0] == "barks"
     result = invoke("predict", "-m", str(model_dir), "--json", "by the r")
     answer = json.loads(result.output)
@@ -25,7 +25,7 @@ def test_predict_argument_plain_and_json(model_dir):
 
 
 def test_predict_answers_each_stdin_line(model_dir):
-    lines = ["The cat ", "", "\x01\x02 control", "x" * 100_000, "日本語 ", "The dog b"]
+    lines = ["The cat ", "", "\x01\x02 control", "x" * 100_000, "日本語 ", "A dog b"]
     result = invoke("predict", "-m", str(model_dir), "-p", input="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.stderr
     out = result.output.split("\n")[:-1]
