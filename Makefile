@@ -6,10 +6,10 @@ DEMO_MODEL  ?= models/python-docs
 DEMO_BUDGET ?= 4m
 
 .DEFAULT_GOAL := help
-.PHONY: help install test demo bench lint clean
+.PHONY: help install test demo bench bench-long lint clean
 
 help:  ## list the tasks
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(BIN)/nextword: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,14 @@ demo: install corpora/python-docs.txt  ## train on the built-in Python docs corp
 	@echo
 	@echo "Try it as you type:  $(BIN)/nextword complete -m $(DEMO_MODEL)"
 
-bench: install  ## speed and quality benchmarks (reads ../shared/corpora when present)
+bench: install  ## prediction and training speed (installs the `bench` extra: PyTorch, for the reference)
+	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/predict_speed.py
+	$(BIN)/python bench/train_speed.py
+
+bench-long: install  ## slow benchmarks: memory curve (6 min), streaming memory (10 min)
+	$(BIN)/python bench/memory_curve.py --budget 6m
+	$(BIN)/python bench/train_memory.py
 
 lint: install  ## static checks (ruff)
 	$(BIN)/ruff check nextword tests corpora bench

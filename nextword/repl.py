@@ -111,7 +111,12 @@ def bindings(assistant: Assistant) -> KeyBindings:
 
     @kb.add("enter", filter=has_completions & completion_is_selected)
     def _(event):
-        event.current_buffer.complete_state = None  # keep the picked word, stay on the line
+        buffer = event.current_buffer
+        buffer.complete_state = None  # keep the picked word, stay on the line
+        # Picking changed no text since the menu opened, so no new ghost text would be
+        # asked for: ask now (one cached engine step).
+        ghost = assistant.ghost(buffer.document.text) if buffer.document.is_cursor_at_the_end else ""
+        buffer.suggestion = Suggestion(ghost) if ghost else None
 
     @kb.add("c-l")
     def _(event):

@@ -83,7 +83,8 @@ def test_tab_offers_k_candidates_and_enter_picks(predictor):
 
     line, _ = drive(predictor, [("my friend laughs in the ", None), (TAB, three_offered),
                                 (TAB, lambda b: b.complete_state.current_completion is not None),
-                                (ENTER, lambda b: b.complete_state is None), (ENTER, None)])
+                                (ENTER, lambda b: b.complete_state is None and b.suggestion is not None),
+                                (ENTER, None)])
     assert offered == words and len(words) == 3
     assert line == f"my friend laughs in the {words[0]} "  # the first Tab opens, the second selects
 
