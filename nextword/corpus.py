@@ -135,3 +135,20 @@ def _count_replacements(raw: bytes, text: str) -> int:
 def iter_text(paths: Iterable[Path], stats: DecodeStats | None = None) -> Iterator[str]:
     for path in paths:
         yield from iter_chunks(path, stats)
+
+
+def pieces(texts: Iterable[str], size: int = 64 * 1024) -> Iterator[str]:
+    """Re-cut texts into pieces of about `size` characters, at line ends where possible.
+    The tokenizers trainer buffers a few hundred items from its iterator, so the item
+    size, not the corpus size, bounds what it holds."""
+    for text in texts:
+        start = 0
+        while start < len(text):
+            end = min(len(text), start + size)
+            if end < len(text):
+                cut = text.rfind("\n", start, end)
+                if cut <= start:
+                    cut = text.rfind(" ", start, end)
+                end = cut + 1 if cut > start else end
+            yield text[start:end]
+            start = end

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 from . import corpus
 from .errors import CorpusError
 
-_ENCODE_BATCH = 8  # chunks of ~1 MB encoded in parallel by the Rust tokenizer
+_ENCODE_BATCH = 16  # pieces of ~256 KB encoded in parallel by the Rust tokenizer
 SHUFFLE_WINDOWS = 10_000
 
 
@@ -47,7 +47,8 @@ def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
     with open(out, "wb") as f:
         def flush(batch: list[str]) -> int:
             n = 0
-            for enc in tok.encode_batch(batch, add_special_tokens=False):
+            # The fast variant keeps no offsets: less memory per token, and faster.
+            for enc in tok.encode_batch_fast(batch, add_special_tokens=False):
                 ids = np.asarray(enc.ids, dtype=dtype)
                 ids.tofile(f)
                 if counts is not None:
@@ -56,7 +57,7 @@ def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
             return n
 
         batch: list[str] = []
-        for chunk in corpus.iter_text(paths, stats):
+        for chunk in corpus.pieces(corpus.iter_text(paths, stats), 256 * 1024):
             batch.append(chunk)
             if len(batch) >= _ENCODE_BATCH:
                 total += flush(batch)

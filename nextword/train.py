@@ -81,7 +81,8 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
         else:
             log(f"Building the vocabulary from {_describe(files)} ...")
             cases = casing.CaseCounter()
-            tok = tokenizer.train(cases.tee(corpus.iter_text(files)), cfg.vocab_size, cfg.min_count)
+            tok = tokenizer.train(cases.tee(corpus.pieces(corpus.iter_text(files))), cfg.vocab_size,
+                                  cfg.min_count)
             display = cases.display_forms(tok.get_vocab())
         vocab = tok.get_vocab_size()
 

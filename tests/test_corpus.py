@@ -57,3 +57,11 @@ def test_chunks_never_split_a_word(tmp_path):
     chunks = list(corpus.iter_chunks(path, chunk_bytes=1000))
     assert len(chunks) > 10
     assert "".join(chunks).split() == words
+
+
+def test_pieces_cut_at_line_ends_and_lose_nothing():
+    text = "".join(f"line {i} with some words\n" for i in range(2000))
+    parts = list(corpus.pieces([text, "tail without newline " * 50], size=1000))
+    assert "".join(parts) == text + "tail without newline " * 50
+    assert max(len(p) for p in parts) <= 1000
+    assert all(p.endswith("\n") for p in parts[:-3])
