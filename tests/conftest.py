@@ -56,3 +56,13 @@ def trained(tmp_path_factory, structured_corpus):
 @pytest.fixture(scope="session")
 def model_dir(trained) -> Path:
     return trained[0]
+
+
+@pytest.fixture
+def model_copy(tmp_path, model_dir) -> Path:
+    """A private copy of the session's tiny model, for tests that damage or edit it."""
+    import shutil
+
+    copy = tmp_path / "model-copy"
+    shutil.copytree(model_dir, copy)
+    return copy

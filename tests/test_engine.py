@@ -64,37 +64,26 @@ def test_cache_gives_the_same_answer_as_a_fresh_engine(model_dir):
                            atol=1e-6), n
 
 
-def test_corrupt_weights_are_refused_naming_the_file(tmp_path, model_dir):
-    import shutil
-
-    copy = tmp_path / "m"
-    shutil.copytree(model_dir, copy)
-    (copy / "weights.npz").write_bytes(b"not a zip file")
+def test_corrupt_weights_are_refused_naming_the_file(model_copy):
+    (model_copy / "weights.npz").write_bytes(b"not a zip file")
     with pytest.raises(ModelError, match="weights.npz"):
-        Engine.load(copy)
+        Engine.load(model_copy)
 
 
-def test_weights_with_wrong_shapes_are_refused(tmp_path, model_dir):
-    import shutil
-
-    copy = tmp_path / "m"
-    shutil.copytree(model_dir, copy)
-    with np.load(copy / "weights.npz") as npz:
+def replace_array(model_dir, name, value):
+    with np.load(model_dir / "weights.npz") as npz:
         arrays = dict(npz)
-    arrays["lstm_0_bias"] = arrays["lstm_0_bias"][:-1]
-    np.savez(copy / "weights.npz", **arrays)
+    arrays[name] = value(arrays[name])
+    np.savez(model_dir / "weights.npz", **arrays)
+
+
+def test_weights_with_wrong_shapes_are_refused(model_copy):
+    replace_array(model_copy, "lstm_0_bias", lambda a: a[:-1])
     with pytest.raises(ModelError, match="lstm_0_bias has shape"):
-        Engine.load(copy)
+        Engine.load(model_copy)
 
 
-def test_pickled_arrays_are_not_loaded(tmp_path, model_dir):
-    import shutil
-
-    copy = tmp_path / "m"
-    shutil.copytree(model_dir, copy)
-    with np.load(copy / "weights.npz") as npz:
-        arrays = dict(npz)
-    arrays["embedding"] = np.array([object()], dtype=object)
-    np.savez(copy / "weights.npz", **arrays)
+def test_pickled_arrays_are_not_loaded(model_copy):
+    replace_array(model_copy, "embedding", lambda a: np.array([object()], dtype=object))
     with pytest.raises(ModelError, match="weights.npz"):
-        Engine.load(copy)
+        Engine.load(model_copy)

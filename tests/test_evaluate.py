@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -93,10 +92,8 @@ def test_evaluate_reports_lstm_beside_the_baseline(model_dir, tmp_path):
     assert "3-gram KN" in table.stdout and "keystroke savings (N=6)" in table.output
 
 
-def test_evaluate_without_the_training_text_reports_the_lstm_alone(trained, tmp_path):
-    model_dir, _ = trained
-    copy = tmp_path / "m"
-    shutil.copytree(model_dir, copy)
+def test_evaluate_without_the_training_text_reports_the_lstm_alone(model_copy, tmp_path):
+    copy = model_copy
     config = json.loads((copy / "config.json").read_text())
     config["summary"]["corpus"] = [str(tmp_path / "gone.txt")]
     (copy / "config.json").write_text(json.dumps(config))

@@ -72,11 +72,7 @@ def test_missing_model_says_how_to_train(tmp_path):
         nextword.load(tmp_path / "none")
 
 
-def test_corrupt_tokenizer_is_refused_naming_the_file(tmp_path, model_dir):
-    import shutil
-
-    copy = tmp_path / "m"
-    shutil.copytree(model_dir, copy)
-    (copy / "tokenizer.json").write_text("{ not json")
+def test_corrupt_tokenizer_is_refused_naming_the_file(model_copy):
+    (model_copy / "tokenizer.json").write_text("{ not json")
     with pytest.raises(ModelError, match="tokenizer.json"):
-        nextword.load(copy)
+        nextword.load(model_copy)

@@ -89,11 +89,8 @@ def test_resume_without_a_model(tmp_path, structured_corpus):
                  "to resume")
 
 
-def test_unknown_format_version_is_refused(tmp_path, model_dir, structured_corpus):
-    import shutil
-
-    copy = tmp_path / "future"
-    shutil.copytree(model_dir, copy)
+def test_unknown_format_version_is_refused(model_copy, structured_corpus):
+    copy = model_copy
     config = json.loads((copy / "config.json").read_text())
     config["format_version"] = 99
     (copy / "config.json").write_text(json.dumps(config))
@@ -116,12 +113,9 @@ def test_invalid_utf8_is_replaced_with_a_warning(tmp_path):
     assert "replaced 2 invalid UTF-8 byte(s)" in result.stderr
 
 
-def test_resume_continues_from_the_saved_model(tmp_path, trained, structured_corpus):
-    import shutil
-
-    model_dir, first = trained
-    copy = tmp_path / "resumed"
-    shutil.copytree(model_dir, copy)
+def test_resume_continues_from_the_saved_model(model_copy, trained, structured_corpus):
+    _, first = trained
+    copy = model_copy
     result = run_train([str(structured_corpus), "-m", str(copy), "--resume", "--epochs", "1",
                         "--batch-size", "16", "--seq-len", "20"])
     assert result.exit_code == 0, result.stderr
