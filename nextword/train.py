@@ -142,6 +142,7 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
             summary.tokens_per_second = progress.tokens_per_second
             config = {"format_version": FORMAT_VERSION, "nextword_version": __version__,
                       "model": to_dict(model_cfg), "training": to_dict(cfg), "summary": to_dict(summary)}
+
             def extra(tmp: Path) -> None:
                 net.save(tmp / artifact.KERAS)
                 casing.save(display, tmp)
@@ -172,8 +173,9 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
             raise TrainingInterrupted(_interrupted_message(model_dir, checkpoint, summary)) from None
         if checkpoint.saved_epochs == 0 and previous is None:
             save(progress.epoch + 1, checkpoint.best)
+        # epochs_done is the best (saved) epoch; the reason depends on the last one run.
         summary.stopped_because = ("time budget" if budget is not None and budget.triggered
-                                   else "epochs" if summary.epochs_done >= prior.epochs_done + cfg.epochs
+                                   else "epochs" if progress.epoch + 1 >= prior.epochs_done + cfg.epochs
                                    else "early stopping")
     if chief:
         _set_stop_reason(model_dir, summary.stopped_because)

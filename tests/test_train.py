@@ -143,3 +143,12 @@ def test_ctrl_c_keeps_the_best_model_and_says_how_to_resume(tmp_path):
     config = artifact.read_config(model)
     artifact.read_weights(model, config["_model"])  # complete and loadable
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
+
+
+def test_stop_reason_reports_the_epoch_limit(tmp_path):
+    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
+    result = run_train([str(corpus), "-m", str(tmp_path / "m"), "--units", "8", "--embedding-dim", "8",
+                        "--epochs", "2"])
+    assert result.exit_code == 0, result.stderr
+    assert "stopped by epochs" in result.stdout
+    assert artifact.summary(artifact.read_config(tmp_path / "m")).stopped_because == "epochs"
