@@ -26,7 +26,8 @@ from nextword.ngram import KneserNey
 from nextword.predictor import Predictor
 from nextword.train import train
 
-FILLER_BUCKETS = [(0, 0), (1, 10), (11, 20), (21, 35), (36, 60), (61, 90)]  # filler tokens
+FILLER_BUCKETS = [(0, 0), (1, 10), (11, 20), (21, 35), (36, 60), (61, 90), (91, 150),
+                  (151, 250), (251, 400)]  # filler tokens
 
 
 def main() -> None:
