@@ -1,13 +1,13 @@
 """Two workers on 127.0.0.1 training one model with tf.distribute.MultiWorkerMirroredStrategy.
 
 The chief's weights are not compared with a single-worker run's, because they do not
-match, and why is only partly known. Measured: both runs start from the same weights (equal
-to 1e-11), and for a plain batched dataset the DATA auto-shard gives worker 0 the first half
-and worker 1 the second half of every global batch, as a single worker would see it. Yet
-after one step (global batch 16, Adam, lr 1e-3) the chief's weight changes correlate with
-the single run's only at r = 0.57-0.82, and 10-20 % of parameters move the other way: more
-than the different summation order of the all-reduce can explain, so the per-step data
-inside Keras' `fit` is probably not exactly the single run's global batch. Not resolved.
+match, and why is not yet known. Measured (diagnostic scripts, one step, Adam lr 1e-3):
+both runs start from the same weights (equal to 1e-11); through nextword's own pipeline
+worker 0 receives exactly the first half and worker 1 the second half of the single run's
+first global batch; after the step the two workers hold identical weights (max diff 0.0);
+Keras all-reduces gradients with SUM after each replica scales its loss by 1/replicas. Yet
+the chief's weights differ from the single run's by up to 2 x lr (some parameters stepped
+the other way), and equally from a single run on worker 0's half alone.
 What must hold, and is checked: both workers finish in step (the same loss and validation
 perplexity at every epoch), only the chief writes a model, that model loads in the NumPy
 engine, and it learns as well as the single-worker run with the same global batch and seed.
