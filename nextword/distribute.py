@@ -69,9 +69,14 @@ def prebuild_for_workers(model, strategy: tf.distribute.Strategy, dataset: tf.da
     """Work around keras-team/keras#20585 (open; Keras 3.15): under
     MultiWorkerMirroredStrategy, `fit` builds the model from a first input batch that it
     all-reduces with MEAN, which fails on a PerReplica value. Only that batch's shapes and
-    dtypes are used, so build the model, loss, metrics and optimizer state from one plain
-    batch here and skip the probe. Training itself stays Keras' and tf.distribute's."""
-    sample = next(iter(dataset.take(1)))
+    dtypes are used, so build the model, loss, metrics and optimizer state from zeros of the
+    dataset's element_spec here and skip the probe. The dataset itself is not iterated: a
+    seeded reshuffling dataset shares its seed generator between iterators, so drawing a
+    batch here would hand `fit` the second shuffle order instead of the first."""
+    def zeros(spec):  # unknown dimensions (the window length) do not matter for building
+        return tf.zeros([d if d is not None else 1 for d in spec.shape], spec.dtype)
+
+    sample = tf.nest.map_structure(zeros, dataset.element_spec)
     with strategy.scope():
         model._symbolic_build(data_batch=sample)
         model.optimizer.build(model.trainable_variables)

@@ -1,16 +1,12 @@
-"""Two workers on 127.0.0.1 training one model with tf.distribute.MultiWorkerMirroredStrategy.
+"""Two workers on 127.0.0.1 training one model with tf.distribute.MultiWorkerMirroredStrategy,
+checked against a single-worker run with the same global batch and seed.
 
-The chief's weights are not compared with a single-worker run's, because they do not
-match, and why is not yet known. Measured (diagnostic scripts, one step, Adam lr 1e-3):
-both runs start from the same weights (equal to 1e-11); through nextword's own pipeline
-worker 0 receives exactly the first half and worker 1 the second half of the single run's
-first global batch; after the step the two workers hold identical weights (max diff 0.0);
-Keras all-reduces gradients with SUM after each replica scales its loss by 1/replicas. Yet
-the chief's weights differ from the single run's by up to 2 x lr (some parameters stepped
-the other way), and equally from a single run on worker 0's half alone.
-What must hold, and is checked: both workers finish in step (the same loss and validation
-perplexity at every epoch), only the chief writes a model, that model loads in the NumPy
-engine, and it learns as well as the single-worker run with the same global batch and seed.
+Why they can match: both start from the same seeded weights; the DATA auto-shard gives worker
+0 the first half and worker 1 the second half of every global batch; each replica scales its
+loss by 1/replicas and Keras all-reduces the gradients with SUM, so every step applies the
+single run's full-batch gradient. What is left is float summation order (~1e-7 after two
+epochs). Validation perplexities are not compared: with several workers only full batches,
+in a multiple of the workers, are evaluated.
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ import socket
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import nextword
@@ -45,7 +42,7 @@ def epoch_lines(stderr: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
+def test_two_workers_match_a_single_worker_and_only_the_chief_writes(tmp_path):
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=600)
     args = [sys.executable, "-m", "nextword", "train", str(corpus), "--epochs", "2", "--units", "16",
             "--embedding-dim", "8", "--dropout", "0", "--batch-size", "16", "--seq-len", "10",
@@ -71,6 +68,7 @@ def test_two_workers_train_in_step_and_only_the_chief_writes(tmp_path):
 
     chief = nextword.load(tmp_path / "w0")
     assert chief.suggest("A dog ", 3)  # loads and answers in the NumPy engine
-    ppl = [json.loads((tmp_path / d / "config.json").read_text())["summary"]["val_perplexity"]
-           for d in ("w0", "single")]
-    assert abs(ppl[0] - ppl[1]) / ppl[1] < 0.05, ppl
+    with np.load(tmp_path / "w0" / "weights.npz") as a, np.load(tmp_path / "single" / "weights.npz") as b:
+        assert a.files == b.files
+        for name in a.files:
+            assert np.allclose(a[name], b[name], rtol=0, atol=1e-5), name
