@@ -16,9 +16,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from .tokenizer import WORD
+
 FILE = "casing.json"
 SAMPLE_CHARS = 64 << 20  # enough text to know how words are written
-_WORD = re.compile(r"\w+(?:['’\-]\w+)*")
+_WORD = re.compile(WORD)
 _SENTENCE_START = re.compile(r"(^|[.!?:;\"“(]\s*|\n\s*)$")
 
 

@@ -142,7 +142,6 @@ def predict(text, model_dir, k, as_json, probs):
     """Suggest the next word after TEXT, or complete its last word if TEXT does not end in
     a space. Without TEXT, answer each line of stdin as soon as it is read."""
     import json
-    import sys
 
     predictor = _load_predictor(model_dir)
 
@@ -194,8 +193,6 @@ def complete(model_dir, k):
     Shift-Tab cycle, Enter picks); Enter ends the line (it stays as context); an empty
     line, Ctrl-L or :clear starts a new paragraph; Ctrl-C clears the line; Ctrl-D quits.
     """
-    import sys
-
     predictor = _load_predictor(model_dir)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise click.ClickException("complete needs a terminal; to predict for piped text "

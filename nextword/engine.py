@@ -102,18 +102,19 @@ class Engine:
         state = self.zero_state()
         for start in range(0, len(ids), chunk):
             h = self._layers_forward(state, ids[start:start + chunk])[-1][0]
-            if self.projection is not None:
-                h = h @ self.projection[0] + self.projection[1]
-            z = (h @ self.output_kernel + self.output_bias).astype(np.float64)
+            z = self._output(h).astype(np.float64)
             z -= z.max(axis=1, keepdims=True)
             z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
             yield start, z
 
-    def logits(self, state: np.ndarray) -> np.ndarray:
-        h = state[-1, 0]
+    def _output(self, h: np.ndarray) -> np.ndarray:
+        """Logits from top-layer hidden vectors (one, or a row per position)."""
         if self.projection is not None:
             h = h @ self.projection[0] + self.projection[1]
         return h @ self.output_kernel + self.output_bias
+
+    def logits(self, state: np.ndarray) -> np.ndarray:
+        return self._output(state[-1, 0])
 
     def probabilities(self, state: np.ndarray) -> np.ndarray:
         z = self.logits(state).astype(np.float64)

@@ -16,7 +16,7 @@ from prompt_toolkit.completion import Completer, Completion, ThreadedCompleter
 from prompt_toolkit.filters import completion_is_selected, has_completions
 from prompt_toolkit.key_binding import KeyBindings
 
-from .predictor import Predictor
+from .predictor import Predictor, split_text
 
 GHOST_WORDS = 3          # ghost text may run this many words ahead ...
 GHOST_CONFIDENCE = 0.25  # ... while each further word is at least this likely
@@ -58,7 +58,7 @@ class Assistant:
         words = self.suggest(line)
         if not words:
             return ""
-        _, prefix = _split(line)
+        _, prefix = split_text(line)
         text = words[0][0][len(prefix):] + " "
         for _ in range(GHOST_WORDS - 1):
             with self._lock:
@@ -67,12 +67,6 @@ class Assistant:
                 break
             text += nxt[0][0] + " "
         return text
-
-
-def _split(line: str) -> tuple[str, str]:
-    from .predictor import split_text
-
-    return split_text(line)
 
 
 class GhostText(AutoSuggest):
@@ -92,7 +86,7 @@ class WordMenu(Completer):
 
     def get_completions(self, document, complete_event):
         before = document.text_before_cursor
-        _, prefix = _split(before)
+        _, prefix = split_text(before)
         for word, prob in self.assistant.suggest(before):
             yield Completion(word + " ", start_position=-len(prefix), display=word,
                              display_meta=f"{prob:.0%}")

@@ -19,8 +19,9 @@ UNK = "[UNK]"
 EOL = "\n"
 # A word: letters/digits/underscore with inner ' ’ or -; `<unk>` (WikiText's own marker)
 # stays whole; a newline; or any other single non-space character (punctuation).
-TOKEN_PATTERN = r"<unk>|\w+(?:['’\-]\w+)*|\n|[^\w\s]"
-WORD_RE = re.compile(r"^\w+(?:['’\-]\w+)*$")
+WORD = r"\w+(?:['’\-]\w+)*"
+TOKEN_PATTERN = rf"<unk>|{WORD}|\n|[^\w\s]"
+WORD_RE = re.compile(rf"^{WORD}$")
 
 
 def new_tokenizer(vocab: dict[str, int] | None = None) -> Tokenizer:
