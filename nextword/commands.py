@@ -8,6 +8,15 @@ import sys
 import click
 
 from .cli import STARTED, cli, model_option, parse_duration, resolve_model
+from .config import ModelConfig, TrainConfig, default
+
+
+def _model(name: str):
+    return default(ModelConfig, name)
+
+
+def _training(name: str):
+    return default(TrainConfig, name)
 
 
 @cli.command()
@@ -15,36 +24,48 @@ from .cli import STARTED, cli, model_option, parse_duration, resolve_model
 @model_option
 @click.option("--valid", "valid", multiple=True, metavar="FILE",
               help="Validation text (repeatable). Default: hold out the end of the corpus.")
-@click.option("--val-fraction", type=click.FloatRange(0.001, 0.5, max_open=True), default=0.05,
+@click.option("--val-fraction", type=click.FloatRange(0.001, 0.5, max_open=True),
+              default=_training("val_fraction"),
               show_default=True, help="Share of the corpus held out for validation.")
-@click.option("--vocab-size", type=click.IntRange(3), default=20000, show_default=True,
+@click.option("--vocab-size", type=click.IntRange(3), default=_training("vocab_size"), show_default=True,
               help="Most words in the vocabulary (the rest become [UNK]).")
-@click.option("--min-count", type=click.IntRange(1), default=2, show_default=True,
+@click.option("--min-count", type=click.IntRange(1), default=_training("min_count"), show_default=True,
               help="Words seen fewer times than this become [UNK].")
-@click.option("--layers", type=click.IntRange(1, 8), default=1, show_default=True,
+@click.option("--layers", type=click.IntRange(1, 8), default=_model("layers"), show_default=True,
               help="Number of stacked LSTM layers.")
-@click.option("--units", type=click.IntRange(1), default=512, show_default=True,
+@click.option("--units", type=click.IntRange(1), default=_model("units"), show_default=True,
               help="LSTM units per layer.")
-@click.option("--embedding-dim", type=click.IntRange(1), default=256, show_default=True,
+@click.option("--embedding-dim", type=click.IntRange(1), default=_model("embedding_dim"), show_default=True,
               help="Size of the word embeddings.")
-@click.option("--projection-dim", type=click.IntRange(0), default=0, show_default=True,
-              help="Linear layer between LSTM and output (0 = none).")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2,
-              show_default=True, help="Dropout after the embedding and each LSTM layer.")
-@click.option("--sampled-softmax", type=click.IntRange(0), default=0, show_default=True,
+@click.option("--projection-dim", type=click.IntRange(0), default=None,
+              help="Linear layer between LSTM and output (0 = none). "
+                   "[default: the embedding size when tied and units differ, else 0]")
+@click.option("--tied/--untied", default=_model("tied"), show_default=True,
+              help="Use the embedding matrix as the output matrix too.")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+              help="Dropout after the embedding and each LSTM layer (variational: one mask per "
+                   "window). [default: by corpus size, 0.6 up to 1M tokens, down to 0.2 at 100M]")
+@click.option("--sampled-softmax", type=click.IntRange(0), default=_training("sampled_softmax"),
+              show_default=True,
               help="Train with a sampled softmax over N words per step (0 = exact); "
                    "validation and prediction always use the exact softmax.")
-@click.option("--seq-len", type=click.IntRange(2), default=35, show_default=True,
+@click.option("--seq-len", type=click.IntRange(2), default=_training("seq_len"), show_default=True,
               help="Tokens per training window (backpropagation through time).")
+@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16"]), default=_training("precision"),
+              show_default=True, help="Arithmetic of training (weights stay float32): mixed_bfloat16 "
+                                      "is faster where the CPU has AVX-512 BF16/AMX, or on a recent GPU.")
+@click.option("--weight-average/--last-weights", default=_training("weight_average"), show_default=True,
+              help="Validate and keep a moving average of the weights over about half an epoch, "
+                   "or the weights as last updated.")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
               help="Windows per batch. [default: 64, smaller for a small corpus]")
-@click.option("--epochs", type=click.IntRange(1), default=20, show_default=True,
+@click.option("--epochs", type=click.IntRange(1), default=_training("epochs"), show_default=True,
               help="Most passes over the corpus (early stopping may end sooner).")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-3,
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=_training("learning_rate"),
               show_default=True, help="Adam learning rate (halved when validation stalls).")
 @click.option("--time-budget", default=None, metavar="DURATION",
               help="Stop when this much time is spent (e.g. 90s, 10m, 1h) and keep the best model.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--seed", type=int, default=_training("seed"), show_default=True, help="Random seed.")
 @click.option("--resume", is_flag=True,
               help="Continue training the model in --model (same vocabulary and settings).")
 @click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
@@ -53,21 +74,26 @@ from .cli import STARTED, cli, model_option, parse_duration, resolve_model
                    "mirrored with several GPUs, else default (one GPU or the CPU). The batch "
                    "size is the global batch, split across replicas; only the chief writes the model.")
 def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
-          embedding_dim, projection_dim, dropout, sampled_softmax, seq_len, batch_size, epochs,
-          learning_rate, time_budget, seed, resume, strategy):
+          embedding_dim, projection_dim, tied, dropout, sampled_softmax, seq_len, precision,
+          weight_average, batch_size, epochs, learning_rate, time_budget, seed, resume, strategy):
     """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
     budget = parse_duration(time_budget) if time_budget else None
     if budget is not None and budget <= 0:
         raise click.BadParameter("must be more than zero", param_hint="--time-budget")
-    from .config import TrainConfig
     from .train import train as run_training
 
-    cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size or 64, epochs=epochs,
+    cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size or _training("batch_size"), epochs=epochs,
                       learning_rate=learning_rate, val_fraction=val_fraction, time_budget=budget,
                       seed=seed, vocab_size=vocab_size, min_count=min_count,
-                      sampled_softmax=sampled_softmax)
+                      sampled_softmax=sampled_softmax,
+                      precision=precision, weight_average=weight_average)
     model_options = dict(layers=layers, units=units, embedding_dim=embedding_dim,
-                         projection_dim=projection_dim, dropout=dropout)
+                         projection_dim=projection_dim, tied=tied, dropout=dropout)
+    try:
+        # The vocabulary (and the dropout, unless given) are known later.
+        ModelConfig(vocab_size=1, **{k: v for k, v in model_options.items() if v is not None})
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
     result = run_training(list(corpus), resolve_model(model_dir), cfg, model_options,
                           valid_args=list(valid) or None, resume=resume,
                           auto_batch=batch_size is None, strategy=strategy, started=STARTED)
@@ -100,7 +126,8 @@ def info(model_dir, as_json):
         ("model", str(path)),
         ("network", f"embedding {m.embedding_dim} -> {m.layers} x LSTM {m.units}"
                     + (f" -> projection {m.projection_dim}" if m.projection_dim else "")
-                    + f" -> softmax over {m.vocab_size:,} words"),
+                    + f" -> softmax over {m.vocab_size:,} words"
+                    + (" (tied to the embedding)" if m.tied else "")),
         ("parameters", f"{m.parameter_count():,}"),
         ("corpus", ", ".join(s.corpus) or "?"),
         ("tokens", f"{s.train_tokens:,} training, {s.valid_tokens:,} validation"),

@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 FORMAT_VERSION = 1
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclass
@@ -23,9 +24,16 @@ class ModelConfig:
     dropout: float = 0.2
     # Width of a linear layer between the last LSTM and the output; 0 = none. It makes
     # the (largest) output matrix vocab x projection_dim instead of vocab x units.
-    projection_dim: int = 0
+    # None: embedding_dim when tied and units differ from it (tying needs that), else 0.
+    projection_dim: int | None = None
+    # The output matrix is the embedding matrix (Press & Wolf 2017): fewer parameters to
+    # learn, and each word's output row also learns from its uses as input. Needs the
+    # output width (projection_dim, or units without one) to equal embedding_dim.
+    tied: bool = True
 
     def __post_init__(self) -> None:
+        if self.projection_dim is None:
+            self.projection_dim = self.embedding_dim if self.tied and self.units != self.embedding_dim else 0
         for name in ("vocab_size", "embedding_dim", "units", "layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
@@ -33,6 +41,9 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
         if self.projection_dim < 0:
             raise ValueError("projection_dim must be 0 (none) or positive")
+        if self.tied and (self.projection_dim or self.units) != self.embedding_dim:
+            raise ValueError("tied embeddings need the output width (projection, or units) "
+                             f"to equal the embedding size ({self.embedding_dim})")
 
     def parameter_count(self) -> int:
         """Trainable parameters of the network these settings build."""
@@ -44,7 +55,7 @@ class ModelConfig:
         if self.projection_dim:
             total += width * self.projection_dim + self.projection_dim
             width = self.projection_dim
-        return total + width * self.vocab_size + self.vocab_size
+        return total + (0 if self.tied else width * self.vocab_size) + self.vocab_size
 
 
 @dataclass
@@ -54,7 +65,7 @@ class TrainConfig:
     seq_len: int = 35
     batch_size: int = 64
     epochs: int = 20
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     clipnorm: float = 1.0
     val_fraction: float = 0.05
     patience: int = 3
@@ -63,6 +74,10 @@ class TrainConfig:
     vocab_size: int = 20000
     min_count: int = 2
     sampled_softmax: int = 0  # negative words per training step; 0 = exact softmax
+    # Validate and keep an exponential moving average of the weights over about half an
+    # epoch (see train.average_momentum) instead of the weights as last updated.
+    weight_average: bool = True
+    precision: str = "mixed_bfloat16"  # a Keras dtype policy: float32 or mixed_bfloat16
 
     def __post_init__(self) -> None:
         if self.seq_len < 2:
@@ -71,6 +86,8 @@ class TrainConfig:
             raise ValueError("batch size must be at least 1")
         if self.epochs < 1:
             raise ValueError("epochs must be at least 1")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision}")
         if not 0.0 < self.val_fraction < 0.5:
             raise ValueError("validation fraction must be between 0 and 0.5")
 
@@ -97,7 +114,19 @@ def to_dict(obj) -> dict:
     return dataclasses.asdict(obj)
 
 
+# What a field missing from an older config.json meant: the settings before it existed.
+LEGACY = {"ModelConfig": {"tied": False, "projection_dim": 0},
+          "TrainConfig": {"precision": "float32", "weight_average": False}}
+
+
 def from_dict(cls, data: dict):
-    """Rebuild a dataclass, ignoring keys a newer writer may have added."""
+    """Rebuild a dataclass, ignoring keys a newer writer may have added; a field an older
+    writer did not know gets the value that writer used (LEGACY), not today's default."""
     names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    values = {**LEGACY.get(cls.__name__, {}), **data}
+    return cls(**{k: v for k, v in values.items() if k in names})
+
+
+def default(cls, name: str):
+    """The default of a field (for the command line, which shows and uses it)."""
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)

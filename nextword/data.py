@@ -8,7 +8,6 @@ shifted by one: the model learns at every position.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +66,32 @@ def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
     return TokenFile(out, dtype, total)
 
 
+def hold_out(tokens: TokenFile, count: int, blocks: int, train_out: Path,
+             valid_out: Path) -> tuple[TokenFile, TokenFile]:
+    """Split a token file into training and validation files: `blocks` blocks of
+    count // blocks tokens, one from the middle of each of `blocks` equal parts of the text,
+    are held out for validation, so that it samples the whole corpus (its end alone can be
+    one unusual document). Copies in pieces; memory does not grow with the corpus."""
+    ids = np.memmap(tokens.path, dtype=tokens.dtype, mode="r", shape=(tokens.count,))
+    size, part = count // blocks, tokens.count // blocks
+    starts = [k * part + (part - size) // 2 for k in range(blocks)]
+
+    def copy(start: int, stop: int, out) -> None:
+        for at in range(start, stop, 1 << 20):
+            ids[at:min(stop, at + (1 << 20))].tofile(out)
+
+    with open(train_out, "wb") as train, open(valid_out, "wb") as valid:
+        done = 0
+        for start in starts:
+            copy(done, start, train)
+            copy(start, start + size, valid)
+            done = start + size
+        copy(done, tokens.count, train)
+    held = size * blocks
+    return (TokenFile(train_out, tokens.dtype, tokens.count - held),
+            TokenFile(valid_out, tokens.dtype, held))
+
+
 def window_count(tokens: int, seq_len: int) -> int:
     """Windows with a full target in a span of `tokens` tokens."""
     return max(0, tokens // seq_len - 1)
@@ -77,11 +102,12 @@ def windows(tf_file: TokenFile, seq_len: int, start: int, stop: int) -> tf.data.
     records = (stop - start) // seq_len
     record_bytes = seq_len * tf_file.itemsize
     header = start * tf_file.itemsize
-    footer = os.path.getsize(tf_file.path) - header - records * record_bytes
+    footer = tf_file.count * tf_file.itemsize - header - records * record_bytes
     raw = tf.data.FixedLengthRecordDataset(
         str(tf_file.path), record_bytes, header_bytes=header, footer_bytes=footer)
     dtype = tf.uint16 if tf_file.dtype == "uint16" else tf.int32
-    ids = raw.map(lambda r: tf.cast(tf.io.decode_raw(r, dtype), tf.int32))
+    # A static window length lets the graph be specialised (and the LSTM unrolled).
+    ids = raw.map(lambda r: tf.reshape(tf.cast(tf.io.decode_raw(r, dtype), tf.int32), [seq_len]))
     # Pair each record with the next so the target's last token is the next record's first.
     pairs = tf.data.Dataset.zip(ids, ids.skip(1))
     return pairs.map(lambda a, b: (a, tf.concat([a[1:], b[:1]], axis=0)),

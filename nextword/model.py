@@ -22,22 +22,36 @@ from .config import ModelConfig
 @keras.saving.register_keras_serializable(package="nextword")
 class LanguageModel(keras.Model):
     def __init__(self, vocab_size: int, embedding_dim: int, units: int, layers: int = 1,
-                 dropout: float = 0.0, projection_dim: int = 0, sampled: int = 0, **kwargs):
+                 dropout: float = 0.0, projection_dim: int = 0, tied: bool = False,
+                 sampled: int = 0, unroll: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.settings = dict(vocab_size=vocab_size, embedding_dim=embedding_dim, units=units,
                              layers=layers, dropout=dropout, projection_dim=projection_dim,
-                             sampled=sampled)
-        self.vocab_size, self.sampled = vocab_size, sampled
-        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding")
-        self.dropouts = [keras.layers.Dropout(dropout) for _ in range(layers + 1)]
-        self.lstms = [keras.layers.LSTM(units, return_sequences=True, name=f"lstm_{i}")
-                      for i in range(layers)]
-        self.projection = keras.layers.Dense(projection_dim, name="projection") if projection_dim else None
+                             tied=tied, sampled=sampled, unroll=unroll)
+        self.vocab_size, self.sampled, self.tied = vocab_size, sampled, tied
+        policy = self.dtype_policy  # e.g. mixed_bfloat16: float32 weights, bfloat16 compute
+        self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=policy)
+        # Variational ("locked") dropout: one mask per sequence, the same at every step.
+        self.dropouts = [keras.layers.Dropout(dropout, noise_shape=(None, 1, width), dtype=policy)
+                         for width in [embedding_dim] + [units] * layers]
+        # Unrolled, the steps of a window are one graph, not a while loop (faster on a CPU,
+        # for windows of a fixed, modest length).
+        self.lstms = [keras.layers.LSTM(units, return_sequences=True, unroll=unroll, name=f"lstm_{i}",
+                                        dtype=policy) for i in range(layers)]
+        self.projection = (keras.layers.Dense(projection_dim, name="projection", dtype=policy)
+                           if projection_dim else None)
         width = projection_dim or units
-        # (vocab, width): the layout tf.nn.sampled_softmax_loss takes.
-        self.output_weights = self.add_weight(shape=(vocab_size, width), name="output_weights",
-                                              initializer="glorot_uniform")
+        if tied and width != embedding_dim:
+            raise ValueError(f"tied embeddings need the output width ({width}) to equal "
+                             f"the embedding size ({embedding_dim})")
+        # (vocab, width): the layout tf.nn.sampled_softmax_loss takes; tied = the embedding.
+        self.output_weights = None if tied else self.add_weight(
+            shape=(vocab_size, width), name="output_weights", initializer="glorot_uniform")
         self.output_bias = self.add_weight(shape=(vocab_size,), name="output_bias", initializer="zeros")
+
+    @property
+    def output_matrix(self):
+        return self.embedding.embeddings if self.tied else self.output_weights
 
     def call(self, tokens, training=False):
         x = self.dropouts[0](self.embedding(tokens), training=training)
@@ -46,7 +60,11 @@ class LanguageModel(keras.Model):
         return self.projection(x) if self.projection is not None else x
 
     def logits(self, hidden):
-        return keras.ops.matmul(hidden, keras.ops.transpose(self.output_weights)) + self.output_bias
+        """Float32 logits; the product runs in the hidden vectors' dtype (bfloat16 under a
+        mixed precision policy)."""
+        weights = keras.ops.cast(self.output_matrix, hidden.dtype)
+        product = keras.ops.matmul(hidden, keras.ops.transpose(weights))
+        return keras.ops.cast(product, "float32") + self.output_bias
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         width = keras.ops.shape(y_pred)[-1]
@@ -54,8 +72,9 @@ class LanguageModel(keras.Model):
         labels = keras.ops.reshape(keras.ops.cast(y, "int64"), (-1, 1))
         if training and 0 < self.sampled < self.vocab_size:
             losses = tf.nn.sampled_softmax_loss(
-                weights=self.output_weights, biases=self.output_bias, labels=labels,
-                inputs=hidden, num_sampled=self.sampled, num_classes=self.vocab_size)
+                weights=self.output_matrix, biases=self.output_bias, labels=labels,
+                inputs=keras.ops.cast(hidden, "float32"), num_sampled=self.sampled,
+                num_classes=self.vocab_size)
         else:
             losses = keras.losses.sparse_categorical_crossentropy(
                 labels[:, 0], self.logits(hidden), from_logits=True)
@@ -67,9 +86,15 @@ class LanguageModel(keras.Model):
         return {**super().get_config(), **self.settings}
 
 
-def build(cfg: ModelConfig, sampled: int = 0) -> LanguageModel:
+def build(cfg: ModelConfig, sampled: int = 0, precision: str = "float32",
+          unroll: bool = False) -> LanguageModel:
+    """The network of `cfg`, its weights created. `precision` is a Keras dtype policy:
+    "float32", or "mixed_bfloat16" (bfloat16 arithmetic on float32 weights: faster on CPUs
+    with AVX-512 BF16 or AMX, and on recent GPUs). `unroll`: for fixed windows of modest
+    length (train.UNROLL_MAX tokens)."""
     model = LanguageModel(cfg.vocab_size, cfg.embedding_dim, cfg.units, cfg.layers, cfg.dropout,
-                          cfg.projection_dim, sampled, name="nextword_lstm")
+                          cfg.projection_dim, cfg.tied, sampled, unroll, name="nextword_lstm",
+                          dtype=precision)
     model(np.zeros((1, 2), dtype="int32"))  # create the weights
     return model
 
@@ -94,6 +119,7 @@ def export_weights(model: LanguageModel, cfg: ModelConfig) -> dict[str, np.ndarr
         arrays[f"lstm_{i}_bias"] = bias
     if model.projection is not None:
         arrays["projection_kernel"], arrays["projection_bias"] = model.projection.get_weights()
-    arrays["output_kernel"] = keras.ops.convert_to_numpy(model.output_weights).T
+    # Tied or not, the output matrix is written out: the engine needs no special case.
+    arrays["output_kernel"] = keras.ops.convert_to_numpy(model.output_matrix).T
     arrays["output_bias"] = keras.ops.convert_to_numpy(model.output_bias)
     return {name: np.ascontiguousarray(a, dtype=np.float32) for name, a in arrays.items()}

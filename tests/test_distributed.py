@@ -5,7 +5,8 @@ Why they can match: both start from the same seeded weights; the DATA auto-shard
 0 the first half and worker 1 the second half of every global batch; each replica scales its
 loss by 1/replicas and Keras all-reduces the gradients with SUM, so every step applies the
 single run's full-batch gradient. What is left is float summation order (~1e-7 after two
-epochs). Validation perplexities are not compared: with several workers only full batches,
+epochs in float32, which the test asks for: bfloat16's rounding of half-batch partial sums
+would leave ~1e-3). Validation perplexities are not compared: with several workers only full batches,
 in a multiple of the workers, are evaluated.
 """
 
@@ -46,7 +47,7 @@ def test_two_workers_match_a_single_worker_and_only_the_chief_writes(tmp_path):
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=600)
     args = [sys.executable, "-m", "nextword", "train", str(corpus), "--epochs", "2", "--units", "16",
             "--embedding-dim", "8", "--dropout", "0", "--batch-size", "16", "--seq-len", "10",
-            "--seed", "3", "--val-fraction", "0.2"]
+            "--seed", "3", "--val-fraction", "0.2", "--precision", "float32"]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
     procs = []
     for index in range(2):

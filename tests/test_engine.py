@@ -11,11 +11,15 @@ from nextword.errors import ModelError
 
 
 def keras_next_probs(model_dir, ids):
+    """The saved Keras model's answer, computed in float32 (it may have been trained with
+    bfloat16 arithmetic; the engine, like the weights, is float32)."""
     import keras
 
-    from nextword.model import next_token_logits
+    from nextword.model import build, next_token_logits
 
-    model = keras.saving.load_model(model_dir / artifact.KERAS, safe_mode=True)
+    saved = keras.saving.load_model(model_dir / artifact.KERAS, safe_mode=True)
+    model = build(artifact.read_config(model_dir)["_model"])
+    model.set_weights(saved.get_weights())
     logits = next_token_logits(model, [ids])[0, -1]
     e = np.exp(logits - logits.max())
     return e / e.sum()
@@ -36,7 +40,8 @@ def two_layer_model(tmp_path):
     from nextword.config import ModelConfig
     from nextword.model import build, export_weights
 
-    cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=12, layers=2, projection_dim=6, dropout=0.0)
+    cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=12, layers=2, projection_dim=6, tied=False,
+                      dropout=0.0)
     net = build(cfg)
     return cfg, net, export_weights(net, cfg)
 
