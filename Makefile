@@ -36,10 +36,11 @@ demo: install corpora/python-docs.txt  ## train on the built-in Python docs corp
 	@echo
 	@echo "Try it as you type:  $(BIN)/nextword complete -m $(DEMO_MODEL)"
 
-bench: install  ## prediction and training speed (installs the `bench` extra: PyTorch, for the reference)
+bench: install  ## speed of prediction and training (vs PyTorch: the `bench` extra), 10-min WikiText-2 quality
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/predict_speed.py
 	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/wikitext_quality.py
 
 bench-long: install  ## slow benchmarks: memory curve (6 min), streaming memory (10 min)
 	$(BIN)/python bench/memory_curve.py --budget 6m
