@@ -136,7 +136,9 @@ def info(model_dir, as_json):
         ("training", f"{s.epochs_done} epoch(s), {s.wall_seconds:.0f} s, "
                      f"{s.tokens_per_second or 0:,.0f} tokens/s, stopped by {s.stopped_because or '?'}"),
         ("settings", f"seq_len {t.get('seq_len')}, batch {t.get('batch_size')}, "
-                     f"dropout {m.dropout}, lr {t.get('learning_rate')}, seed {t.get('seed')}"),
+                     f"dropout {m.dropout}, lr {t.get('learning_rate')}, seed {t.get('seed')}, "
+                     f"{t.get('precision', 'float32')}"
+                     + (", weight average" if t.get("weight_average") else "")),
         ("trained at", s.trained_at or "?"),
         ("nextword", config.get("nextword_version", "?")),
     ]

@@ -1,10 +1,12 @@
 """The Keras language model, built from a ModelConfig, and its weights as plain arrays.
 
-Embedding -> LSTM x layers (each followed by dropout) -> optional linear projection ->
-output over the vocabulary. `call` returns the last hidden layer; `logits` applies the
-output matrix. Training may use a sampled softmax (`sampled`: that many negative words per
-step, drawn log-uniformly, which fits ids sorted by falling frequency as the tokenizer
-makes them): the cost of the output layer then no longer grows with the vocabulary.
+Embedding -> LSTM x layers (each followed by variational dropout) -> optional linear
+projection -> output over the vocabulary, whose matrix is the embedding matrix when tied.
+`call` returns the last hidden layer; `logits` applies the output matrix. Under the
+mixed_bfloat16 policy the arithmetic is bfloat16 and the weights float32. Training may
+use a sampled softmax (`sampled`: that many negative words per step, drawn log-uniformly,
+which fits ids sorted by falling frequency as the tokenizer makes them): the cost of the
+output layer then no longer grows with the vocabulary.
 Validation and prediction always use the exact softmax. The array names and layouts in
 `export_weights` are the contract the NumPy engine reads (see artifact.py).
 """
@@ -40,10 +42,7 @@ class LanguageModel(keras.Model):
                                         dtype=policy) for i in range(layers)]
         self.projection = (keras.layers.Dense(projection_dim, name="projection", dtype=policy)
                            if projection_dim else None)
-        width = projection_dim or units
-        if tied and width != embedding_dim:
-            raise ValueError(f"tied embeddings need the output width ({width}) to equal "
-                             f"the embedding size ({embedding_dim})")
+        width = projection_dim or units  # tied: equal to embedding_dim (ModelConfig checks)
         # (vocab, width): the layout tf.nn.sampled_softmax_loss takes; tied = the embedding.
         self.output_weights = None if tied else self.add_weight(
             shape=(vocab_size, width), name="output_weights", initializer="glorot_uniform")
