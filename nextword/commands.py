@@ -8,7 +8,7 @@ import sys
 import click
 
 from .cli import STARTED, cli, model_option, parse_duration, resolve_model
-from .config import ModelConfig, TrainConfig, default
+from .config import PRECISIONS, ModelConfig, TrainConfig, default
 
 
 def _model(name: str):
@@ -23,7 +23,7 @@ def _training(name: str):
 @click.argument("corpus", nargs=-1, required=True)
 @model_option
 @click.option("--valid", "valid", multiple=True, metavar="FILE",
-              help="Validation text (repeatable). Default: hold out the end of the corpus.")
+              help="Validation text (repeatable). Default: hold out blocks spread through the corpus.")
 @click.option("--val-fraction", type=click.FloatRange(0.001, 0.5, max_open=True),
               default=_training("val_fraction"),
               show_default=True, help="Share of the corpus held out for validation.")
@@ -51,7 +51,7 @@ def _training(name: str):
                    "validation and prediction always use the exact softmax.")
 @click.option("--seq-len", type=click.IntRange(2), default=_training("seq_len"), show_default=True,
               help="Tokens per training window (backpropagation through time).")
-@click.option("--precision", type=click.Choice(["float32", "mixed_bfloat16"]), default=_training("precision"),
+@click.option("--precision", type=click.Choice(PRECISIONS), default=_training("precision"),
               show_default=True, help="Arithmetic of training (weights stay float32): mixed_bfloat16 "
                                       "is faster where the CPU has AVX-512 BF16/AMX, or on a recent GPU.")
 @click.option("--weight-average/--last-weights", default=_training("weight_average"), show_default=True,

@@ -103,6 +103,12 @@ def test_bad_time_budget_is_a_usage_error(structured_corpus):
     assert result.exit_code == 2 and "not a duration" in result.stderr
 
 
+def test_tying_to_a_mismatched_projection_is_a_usage_error(structured_corpus):
+    result = run_train([str(structured_corpus), "--embedding-dim", "8", "--projection-dim", "6"])
+    assert result.exit_code == 2 and "tied embeddings need" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_invalid_utf8_is_replaced_with_a_warning(tmp_path):
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
     corpus.write_bytes(corpus.read_bytes() + b"caf\xe9 na\xefve\n")
