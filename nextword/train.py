@@ -116,6 +116,9 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
             if previous is not None:
                 model_cfg = previous["_model"]
                 net = _load_keras(model_dir)
+                # The saved model keeps its arithmetic and optimizer: record what is used.
+                cfg = replace(cfg, precision=net.dtype_policy.name,
+                              weight_average=bool(net.optimizer.use_ema))
             else:
                 options = {k: v for k, v in (model_options or {}).items() if v is not None}
                 options.setdefault("dropout", default_dropout(train_span[1] - train_span[0]))

@@ -123,9 +123,12 @@ def test_resume_continues_from_the_saved_model(model_copy, trained, structured_c
     _, first = trained
     copy = model_copy
     result = run_train([str(structured_corpus), "-m", str(copy), "--resume", "--epochs", "1",
-                        "--batch-size", "16", "--seq-len", "20"])
+                        "--batch-size", "16", "--seq-len", "20", "--precision", "float32"])
     assert result.exit_code == 0, result.stderr
-    summary = artifact.summary(artifact.read_config(copy))
+    config = artifact.read_config(copy)
+    # The saved model's own arithmetic is used, and recorded, whatever the flags say.
+    assert config["training"]["precision"] == "mixed_bfloat16"
+    summary = artifact.summary(config)
     assert summary.epochs_done == first.summary.epochs_done + 1
     assert summary.val_perplexity <= first.val_perplexity  # same text: only a better model replaces it
 
