@@ -30,8 +30,9 @@ quiet_import_tensorflow()
 
 import keras  # noqa: E402
 
-from nextword import data, model  # noqa: E402
+from nextword import data  # noqa: E402
 from nextword.config import ModelConfig, TrainConfig  # noqa: E402
+from nextword.train import new_model  # noqa: E402
 
 VOCAB, EMB, UNITS, SEQ = 10_000, 256, 512, 35
 
@@ -58,14 +59,10 @@ class NextwordRunner:
         path = workdir / f"ids-{id(self)}.bin"
         ids.tofile(path)
         cfg = ModelConfig(vocab_size=VOCAB, embedding_dim=EMB, units=UNITS, **model_options)
-        train_cfg = TrainConfig(batch_size=batch, **training)
+        train_cfg = TrainConfig(seq_len=SEQ, batch_size=batch, **training)
         tokens = data.TokenFile(path, "uint16", len(ids))
-        self.ds, _ = data.train_dataset(tokens, SEQ, batch, 0, len(ids), seed=0)
-        self.net = model.build(cfg, sampled=train_cfg.sampled_softmax, precision=train_cfg.precision,
-                               unroll=unroll)
-        optimizer = keras.optimizers.Adam(train_cfg.learning_rate, global_clipnorm=train_cfg.clipnorm,
-                                          use_ema=train_cfg.weight_average)
-        self.net.compile(optimizer=optimizer, jit_compile=jit)
+        self.ds, steps = data.train_dataset(tokens, SEQ, batch, 0, len(ids), seed=0)
+        self.net = new_model(cfg, train_cfg, steps, unroll=unroll, jit_compile=jit)
         self.run(3)  # trace and warm up
 
     def run(self, steps: int) -> list[float]:

@@ -97,6 +97,11 @@ def window_count(tokens: int, seq_len: int) -> int:
     return max(0, tokens // seq_len - 1)
 
 
+def steps_per_epoch(tokens: int, seq_len: int, batch_size: int) -> int:
+    """Full training batches in a span of `tokens` tokens: one epoch."""
+    return window_count(tokens, seq_len) // batch_size
+
+
 def windows(tf_file: TokenFile, seq_len: int, start: int, stop: int) -> tf.data.Dataset:
     """(input, target) windows over tokens [start, stop) of the file, in order."""
     records = (stop - start) // seq_len
@@ -129,7 +134,7 @@ def train_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int,
     ds = windows(tf_file, seq_len, start, stop)
     ds = ds.shuffle(min(n, SHUFFLE_WINDOWS), seed=seed, reshuffle_each_iteration=True).repeat()
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return ds.with_options(_options()), n // batch_size
+    return ds.with_options(_options()), steps_per_epoch(stop - start, seq_len, batch_size)
 
 
 def eval_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int, stop: int,

@@ -101,15 +101,17 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
             blocks = _holdout_blocks(n_valid, cfg.seq_len)
             tokens, valid = data.hold_out(tokens, n_valid, blocks, work / "train.bin", work / "valid.bin")
             (work / "corpus.bin").unlink()
-            counts -= _span_counts(valid, (0, valid.count), vocab)
         train_span, valid_span = (0, tokens.count), (0, valid.count)
+        valid_counts = _span_counts(valid, valid_span, vocab)
+        if not valid_files:
+            counts -= valid_counts  # `counts` covered the whole corpus, held-out blocks too
         if stats.total:
             worst = max(stats.replaced, key=stats.replaced.get)
             log(f"Warning: replaced {stats.total:,} invalid UTF-8 byte(s) "
                 f"(most in {worst}); the text is not clean UTF-8")
 
         cfg = _fit_batch(cfg, train_span, valid_span, auto_batch)
-        unigram = _unigram_perplexity(counts, _span_counts(valid, valid_span, vocab))
+        unigram = _unigram_perplexity(counts, valid_counts)
 
         keras.utils.set_random_seed(cfg.seed)
         with dist.scope():
@@ -123,14 +125,8 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
                 options = {k: v for k, v in (model_options or {}).items() if v is not None}
                 options.setdefault("dropout", default_dropout(train_span[1] - train_span[0]))
                 model_cfg = ModelConfig(vocab_size=vocab, **options)
-                net = model_mod.build(model_cfg, sampled=cfg.sampled_softmax, precision=cfg.precision,
-                                      unroll=cfg.seq_len <= UNROLL_MAX)
-                # The loss is the model's own (compute_loss): sampled or exact softmax.
-                net.compile(optimizer=keras.optimizers.Adam(
-                    cfg.learning_rate, global_clipnorm=cfg.clipnorm,
-                    use_ema=cfg.weight_average,
-                    ema_momentum=average_momentum(data.window_count(tokens.count, cfg.seq_len)
-                                                  // cfg.batch_size)))
+                steps = data.steps_per_epoch(tokens.count, cfg.seq_len, cfg.batch_size)
+                net = new_model(model_cfg, cfg, steps)
 
         train_ds, steps = data.train_dataset(tokens, cfg.seq_len, cfg.batch_size, *train_span, cfg.seed)
         valid_ds, val_steps = data.eval_dataset(valid, cfg.seq_len, cfg.batch_size, *valid_span,
@@ -232,6 +228,19 @@ def _fit_batch(cfg: TrainConfig, train_span, valid_span, auto_batch: bool) -> Tr
     if data.window_count(valid_span[1] - valid_span[0], cfg.seq_len) < 1:
         raise CorpusError(f"too little validation text for one window of {cfg.seq_len} tokens")
     return cfg
+
+
+def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
+              unroll: bool | None = None, jit_compile: bool | str = "auto") -> keras.Model:
+    """The network of `model_cfg`, compiled for training as `cfg` says (also what
+    bench/train_speed.py times). `unroll` defaults to windows up to UNROLL_MAX tokens."""
+    net = model_mod.build(model_cfg, sampled=cfg.sampled_softmax, precision=cfg.precision,
+                          unroll=cfg.seq_len <= UNROLL_MAX if unroll is None else unroll)
+    # The loss is the model's own (compute_loss): sampled or exact softmax.
+    net.compile(optimizer=keras.optimizers.Adam(
+        cfg.learning_rate, global_clipnorm=cfg.clipnorm, use_ema=cfg.weight_average,
+        ema_momentum=average_momentum(steps_per_epoch)), jit_compile=jit_compile)
+    return net
 
 
 def default_dropout(train_tokens: int) -> float:
