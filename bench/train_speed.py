@@ -6,8 +6,11 @@ Adam), same dimensions, measured one after the other in one run.
 
 Dimensions: embedding 256, 512 units, 10,000 words, 35-token windows, batch 64. nextword
 runs its real path (token file -> tf.data batches -> LanguageModel.fit); `defaults` is what
-`nextword train` does with no option, `plain` the same network without any lever (untied,
-float32, exact softmax, no weight average), the others one lever or a few (see CONFIGS).
+`nextword train` does with no option on this machine (`--precision auto`: bfloat16 only
+where the hardware runs it natively; the first line printed says what it picked and why),
+`defaults-float32` / `defaults-bf16` the same with the arithmetic forced, `plain` the same
+network without any lever (untied, float32, exact softmax, no weight average), the others
+one lever or a few (see CONFIGS).
 The reference runs on random ids (the data pipeline is not what it measures). Needs torch
 (the `bench` extra: pip install torch==2.13.0); without it only nextword's figures print.
 """
@@ -30,7 +33,7 @@ quiet_import_tensorflow()
 
 import keras  # noqa: E402
 
-from nextword import data  # noqa: E402
+from nextword import data, hardware  # noqa: E402
 from nextword.config import ModelConfig, TrainConfig  # noqa: E402
 from nextword.train import new_model  # noqa: E402
 
@@ -116,8 +119,19 @@ PLAIN_MODEL = dict(tied=False)
 PLAIN_TRAINING = dict(precision="float32", sampled_softmax=0, weight_average=False)
 # name: (batch, model options, training options, XLA[, unroll]); all but `defaults` start
 # from plain. nextword unrolls windows of up to train.UNROLL_MAX tokens, so plain does too.
+F32, BF16 = {"precision": "float32"}, {"precision": "mixed_bfloat16"}
 CONFIGS = {
     "defaults": (64, {}, {}, False),
+    # The defaults with the other arithmetic forced (what `auto` would give on the other
+    # kind of CPU, as far as one machine can tell).
+    "defaults-float32": (64, {}, F32, False),
+    "defaults-bf16": (64, {}, BF16, False),
+    "defaults-float32+sampled1024": (64, {}, {**F32, "sampled_softmax": 1024}, False),
+    "defaults-float32+sampled2048": (64, {}, {**F32, "sampled_softmax": 2048}, False),
+    "defaults-float32+batch128": (128, {}, F32, False),
+    "defaults-float32+sampled1024+batch128": (128, {}, {**F32, "sampled_softmax": 1024}, False),
+    "defaults-bf16+sampled1024": (64, {}, {**BF16, "sampled_softmax": 1024}, False),
+    "defaults-bf16+batch128": (128, {}, BF16, False),
     "plain": (64, PLAIN_MODEL, PLAIN_TRAINING, False),
     "plain-loop": (64, PLAIN_MODEL, PLAIN_TRAINING, False, False),
     "tied": (64, {}, PLAIN_TRAINING, False),
@@ -142,6 +156,10 @@ def main() -> None:
                         help=f"Comma-separated, from: {', '.join(CONFIGS)}.")
     args = parser.parse_args()
     names = args.configs.split(",")
+    facts = hardware.training_facts()
+    choice = hardware.choose_precision(facts)
+    print(f"CPU: {facts.cpu_model or '?'}; native bfloat16: {facts.cpu_bf16 or 'no'}; "
+          f"GPUs: {len(facts.gpus)}; --precision auto picks {choice.precision} ({choice.reason})")
     with tempfile.TemporaryDirectory() as tmp:
         runners = {}
         try:

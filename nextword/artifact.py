@@ -1,7 +1,8 @@
 """Read, write and validate a model directory (the DESIGN.md contract).
 
     config.json     format_version, "model" (ModelConfig), "training" (TrainConfig),
-                    "summary" (Summary)
+                    "summary" (Summary), "files" (each other file's "bytes" and "sha256":
+                    the files of one model belong together; readers check what they read)
     tokenizer.json  the word tokenizer (tokenizers library)
     weights.npz     float32 arrays, loaded with allow_pickle=False:
                       embedding                  (vocab, embedding_dim)
@@ -14,26 +15,32 @@
     model.keras     the Keras model with optimizer state, for `train --resume` only
     casing.json     optional: usual written forms of words ("python" -> "Python")
 
-A directory is written into a temporary sibling and renamed into place, so it is either
-complete or absent. Nothing here imports TensorFlow or Keras, and nothing executes code
-from the directory.
+A directory is written into a temporary sibling and swapped into place (atomic.py), so it
+is either complete or absent, and only a model (or an empty directory) is ever replaced.
+Non-finite weights are neither written nor read. Nothing here imports TensorFlow or Keras,
+and nothing executes code from the directory.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from . import atomic
 from . import tokenizer as tokenizer_mod
 from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, from_dict
-from .errors import ModelError
+from .errors import ModelError, NonFiniteWeights, TornRead
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
@@ -60,51 +67,87 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 def write(path: Path, config: dict, tok, arrays: dict[str, np.ndarray],
           extra: Callable[[Path], None] | None = None) -> None:
-    """Write a complete model directory at `path`, replacing any old one only at the end.
-    `extra(tmpdir)` may add files (the trainer saves model.keras there)."""
+    """Write a complete model directory at `path`, replacing any old model only at the end
+    (atomic.swap_in). `extra(tmpdir)` may add files (the trainer saves model.keras there).
+    config.json is written last and records each file's size and SHA-256, so a reader can
+    tell that the files belong together. Non-finite weights are refused."""
+    check_finite(arrays, "the weights to save")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=atomic.sibling(path, "tmp-"), dir=path.parent))
     try:
-        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
         tokenizer_mod.save(tok, tmp / TOKENIZER)
         np.savez(tmp / WEIGHTS, **arrays)
         if extra is not None:
             extra(tmp)
-        _replace(tmp, path)
+        config = {**config, "files": {name: _digest(tmp / name) for name in sorted(os.listdir(tmp))}}
+        (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
+        for name in os.listdir(tmp):
+            _fsync(tmp / name)
+        atomic.swap_in(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def _replace(new: Path, dest: Path) -> None:
-    if not dest.exists():
-        os.rename(new, dest)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-    os.rmdir(old)
-    os.rename(dest, old)
-    os.rename(new, dest)
-    shutil.rmtree(old, ignore_errors=True)
+def update_config(path: Path, change: Callable[[dict], None]) -> None:
+    """Edit config.json of the model at `path` in place (atomically: a new file renamed
+    over the old one); the other files are unchanged, so their recorded digests hold."""
+    file = Path(path) / CONFIG
+    config = json.loads(file.read_text(encoding="utf-8"))
+    change(config)
+    tmp = file.with_name(f".{CONFIG}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        _fsync(tmp)
+        os.replace(tmp, file)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def check_finite(arrays: dict[str, np.ndarray], what: str) -> None:
+    """Raise NonFiniteWeights if any array holds NaN or infinity."""
+    for name, array in arrays.items():
+        if not np.isfinite(array).all():
+            raise NonFiniteWeights(f"{what}: {name} holds NaN or infinite values (training "
+                                   f"diverged; retrain with a lower --learning-rate)")
+
+
+def _digest(file: Path) -> dict:
+    h = hashlib.sha256()
+    with open(file, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return {"bytes": file.stat().st_size, "sha256": h.hexdigest()}
+
+
+def _fsync(file: Path) -> None:
+    fd = os.open(file, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def check_writable(path: Path) -> None:
-    """Fail early (before training) if the model cannot be written at `path`."""
+    """Fail early (before training) if the model cannot be written at `path`: the parent
+    cannot be made or written, or `path` is something that is not a model."""
     path = Path(path)
     parent = path.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
-        probe = tempfile.mkdtemp(prefix=f".{path.name}.probe-", dir=parent)
+        probe = tempfile.mkdtemp(prefix=atomic.sibling(path, "probe-"), dir=parent)
         os.rmdir(probe)
     except OSError as exc:
         raise ModelError(f"cannot write the model to {path}: {exc.strerror or exc}") from None
-    if path.exists() and not path.is_dir():
-        raise ModelError(f"cannot write the model to {path}: it is a file, not a directory")
+    atomic.check_destination(path)
 
 
 def read_config(path: Path) -> dict:
-    """The parsed config.json, with its format version checked."""
-    path = Path(path)
+    """The parsed config.json, with its format version checked. A model whose swap was
+    cut short (atomic.readable_path) is read where it was set aside."""
+    path = atomic.readable_path(Path(path))
     file = path / CONFIG
     if not path.is_dir() or not file.exists():
         raise ModelError(f"no model at {path} (train one with `nextword train FILE`)")
@@ -124,6 +167,7 @@ def read_config(path: Path) -> dict:
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{file} has invalid model settings ({exc})") from None
     config["_model"] = model_cfg
+    config["_path"] = path
     return config
 
 
@@ -131,13 +175,30 @@ def summary(config: dict) -> Summary:
     return from_dict(Summary, config.get("summary", {}))
 
 
-def read_weights(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
-    """The arrays of weights.npz, checked against the shapes `cfg` implies."""
-    file = Path(path) / WEIGHTS
-    if not file.exists():
-        raise ModelError(f"{file} is missing")
+def read_file(path: Path, name: str, config: dict | None = None) -> bytes:
+    """The bytes of `name` in the model at `path`, checked against the size and digest
+    config.json records (older models record none). A mismatch raises TornRead."""
+    file = Path(path) / name
     try:
-        with np.load(file, allow_pickle=False) as npz:
+        content = file.read_bytes()
+    except FileNotFoundError:
+        raise (TornRead if config and name in config.get("files", {}) else ModelError)(
+            f"{file} is missing") from None
+    except OSError as exc:
+        raise ModelError(f"{file} cannot be read ({exc.strerror or exc})") from None
+    expected = (config or {}).get("files", {}).get(name)
+    if isinstance(expected, dict) and (len(content) != expected.get("bytes")
+                                       or hashlib.sha256(content).hexdigest() != expected.get("sha256")):
+        raise TornRead(f"{file} is not the file config.json describes (truncated, damaged, or "
+                       f"replaced while being read)")
+    return content
+
+
+def read_weights(path: Path, cfg: ModelConfig, config: dict | None = None) -> dict[str, np.ndarray]:
+    """The arrays of weights.npz, checked against the shapes `cfg` implies, all finite."""
+    file = Path(path) / WEIGHTS
+    try:
+        with np.load(io.BytesIO(read_file(path, WEIGHTS, config)), allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ModelError(f"{file} is corrupt ({exc})") from None
@@ -149,13 +210,46 @@ def read_weights(path: Path, cfg: ModelConfig) -> dict[str, np.ndarray]:
                              f"config.json implies {shape}")
         if not np.issubdtype(arrays[name].dtype, np.floating):
             raise ModelError(f"{file}: {name} is not a float array")
-    return {name: arrays[name].astype(np.float32, copy=False) for name in expected_shapes(cfg)}
+    arrays = {name: arrays[name].astype(np.float32, copy=False) for name in expected_shapes(cfg)}
+    check_finite(arrays, str(file))
+    return arrays
 
 
-def read_tokenizer(path: Path, cfg: ModelConfig):
+def read_tokenizer(path: Path, cfg: ModelConfig, config: dict | None = None):
     file = Path(path) / TOKENIZER
-    tok = tokenizer_mod.load(file)
+    try:
+        text = read_file(path, TOKENIZER, config).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ModelError(f"{file} is not a valid tokenizer file (not UTF-8)") from None
+    tok = tokenizer_mod.load(file, text)
     if tok.get_vocab_size() != cfg.vocab_size:
         raise ModelError(f"{file} has {tok.get_vocab_size()} words, config.json says "
                          f"{cfg.vocab_size}")
     return tok
+
+
+@dataclass
+class Snapshot:
+    """The files of one model, read so that they belong together."""
+
+    path: Path
+    config: dict
+    tokenizer: object
+    weights: dict[str, np.ndarray]
+
+
+def load(path: Path, attempts: int = 3) -> Snapshot:
+    """Read config.json, tokenizer.json and weights.npz of one and the same model: if a
+    writer replaces the model meanwhile (the digests disagree), read again."""
+    for attempt in range(attempts):
+        config = read_config(path)
+        where = config["_path"]
+        try:
+            tok = read_tokenizer(where, config["_model"], config)
+            weights = read_weights(where, config["_model"], config)
+            return Snapshot(where, config, tok, weights)
+        except TornRead:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")

@@ -125,21 +125,52 @@ class TimeBudget(keras.callbacks.Callback):
 class BestCheckpoint(keras.callbacks.Callback):
     """After each epoch, call `save(epoch, val_perplexity)` if validation improved."""
 
-    def __init__(self, save: Callable[[int, float], None], best: float | None = None):
+    def __init__(self, save: Callable[[int, float], None], best: float | None = None,
+                 max_loss: float = 700.0):
         super().__init__()
         self.save = save
         self.best = best
+        self.max_loss = max_loss  # a validation loss above this is divergence, never saved
+        self.run_best: float | None = None  # the best of this run, saved or not
         self.saved_epochs = 0
         self.save_seconds = 0.0  # how long the last save took
 
     def on_epoch_end(self, epoch, logs=None):
         val = (logs or {}).get("val_loss")
-        if val is None or not math.isfinite(val):
+        if val is None or not val <= self.max_loss:  # NaN fails the comparison too
             return
         ppl = math.exp(val)
+        self.run_best = ppl if self.run_best is None else min(ppl, self.run_best)
         if self.best is None or ppl < self.best:
             self.best = ppl
             start = time.monotonic()
             self.save(epoch + 1, ppl)
             self.save_seconds = time.monotonic() - start
             self.saved_epochs += 1
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stop at the first step whose loss is NaN or infinite, or at a validation loss far
+    worse than guessing uniformly among `vocab` words (the weights are then no use), and
+    say where in `reason`."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.limit = 2 * math.log(max(vocab, 2)) + 1  # the uniform guess scores log(vocab)
+        self.reason: str | None = None
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.reason = f"loss {float(loss)} at epoch {self.epoch + 1}, step {batch + 1}"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        val = (logs or {}).get("val_loss")
+        if self.reason is None and val is not None and not float(val) <= self.limit:
+            self.reason = f"validation loss {float(val):.4g} at epoch {epoch + 1}"
+            self.model.stop_training = True

@@ -19,7 +19,8 @@ from typing import Iterable, Iterator
 from .tokenizer import WORD
 
 FILE = "casing.json"
-SAMPLE_CHARS = 64 << 20  # enough text to know how words are written
+# Enough text to know how words are written (counting costs ~0.4 s per million characters).
+SAMPLE_CHARS = 16 << 20
 _WORD = re.compile(WORD)
 _SENTENCE_START = re.compile(r"(^|[.!?:;\"“(]\s*|\n\s*)$")
 

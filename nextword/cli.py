@@ -9,7 +9,9 @@ from __future__ import annotations
 import errno
 import os
 import re
+import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,12 +20,17 @@ import click
 STARTED = time.monotonic()  # the time budget of `train` counts from here, imports included
 
 from . import __version__
-from .errors import NextwordError
+from .errors import NextwordError, Terminated
 from .paths import default_model_dir
+
+STDOUT = "<stdout>"  # the file name of an OSError raised writing standard output
+_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
+STDOUT_CLOSED = False  # main() found file descriptor 1 closed (`nextword ... >&-`)
 
 
 class NextwordGroup(click.Group):
-    """Turns the library's errors into one `Error:` line, Ctrl-C into exit 130 and a closed
+    """Turns the library's errors into one `Error:` line, Ctrl-C into exit 130 (SIGTERM
+    143), a full disk or a file that cannot be written into one `Error:` line, and a closed
     stdout into a quiet exit."""
 
     def invoke(self, ctx):
@@ -32,24 +39,98 @@ class NextwordGroup(click.Group):
         except NextwordError as exc:
             if type(exc).__name__ == "TrainingInterrupted":
                 click.echo(f"Interrupted: {exc}", err=True)
-                ctx.exit(130)
+                ctx.exit(getattr(exc, "exit_code", 130))
             raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("", err=True)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, Terminated):
+                ctx.exit(143)
+            click.echo("", err=True)  # end the line the terminal echoed ^C on
             ctx.exit(130)
-        except BrokenPipeError:
-            _quiet_pipe_exit()
         except OSError as exc:
+            if exc.filename is None and _stdout_failed():
+                exc.filename = STDOUT
             if exc.errno == errno.EPIPE:
-                _quiet_pipe_exit()
-            raise
+                _quiet_exit(0)  # the reader has all it wanted (`| head`)
+            if exc.filename == STDOUT:
+                if exc.errno == errno.EBADF:
+                    _quiet_exit(1)  # stdout closed: like a closed pipe, but nothing was delivered
+                _release_stdout()
+            if exc.filename is None and exc.errno not in _FULL:
+                raise  # not the user's disk or files: a bug, keep the traceback
+            raise click.ClickException(describe_os_error(exc)) from None
 
 
-def _quiet_pipe_exit() -> None:
-    # Point stdout at /dev/null so the interpreter's final flush cannot fail again.
+def describe_os_error(exc: OSError) -> str:
+    """One line for an OSError about a file or a full disk, with a hint when the file is
+    in the temporary directory (TMPDIR chooses another)."""
+    name = "standard output" if exc.filename == STDOUT else exc.filename
+    strerror = exc.strerror or str(exc)
+    reason = _FULL.get(exc.errno) or strerror[:1].lower() + strerror[1:]
+    if exc.errno in _FULL:
+        line = f"{reason} while writing {name}" if name is not None else reason
+    else:
+        where = f"{name} -> {exc.filename2}" if exc.filename2 is not None else f"{name}"
+        line = f"{where}: {reason}"
+    if exc.filename not in (None, STDOUT) and _in_temp_dir(exc.filename):
+        line += (" (the temporary directory: set TMPDIR to a directory with more room)"
+                 if exc.errno in _FULL else " (the temporary directory: set TMPDIR to use another)")
+    return line
+
+
+def _in_temp_dir(name) -> bool:
+    try:
+        temp = os.path.realpath(tempfile.gettempdir())
+        return os.path.commonpath([os.path.realpath(os.fsdecode(name)), temp]) == temp
+    except (TypeError, ValueError):
+        return False
+
+
+def _stdout_failed() -> bool:
+    """True if standard output cannot be flushed: then it is what an OSError without a file
+    name came from (what failed to be written is still in its buffer)."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _release_stdout() -> None:
+    """Point stdout's descriptor at /dev/null, so the interpreter's final flush of what is
+    still buffered cannot fail again (and print a traceback)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # no descriptor (e.g. CliRunner)
+        return
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _quiet_exit(code: int) -> None:
+    _release_stdout()
+    sys.exit(code)
+
+
+def write_stdout(text: str) -> None:
+    """Write `text` on stdout and flush it; an OSError doing so names standard output
+    (NextwordGroup then tells a closed pipe or a full disk from other failures)."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = STDOUT
+        raise
+
+
+def require_stdout() -> None:
+    """Called first by the commands whose work is what they print: with stdout closed from
+    the start (`>&-`) no one can read the answer, so end at once and quietly, as when a
+    pipe's reader has gone, with exit 1 because nothing was delivered."""
+    if STDOUT_CLOSED:
+        sys.exit(1)
 
 
 def model_option(f):
@@ -84,4 +165,32 @@ from . import commands  # noqa: F401  (registers the commands on `cli`)
 
 
 def main() -> None:
+    _guard_standard_streams()
+    signal.signal(signal.SIGTERM, _terminate)
     cli(prog_name="nextword")
+
+
+def _terminate(signum, frame) -> None:
+    # SIGTERM takes Ctrl-C's path (KeyboardInterrupt clean-up), then exits 143.
+    raise Terminated()
+
+
+def _guard_standard_streams() -> None:
+    """Reopen a standard descriptor the shell closed (`<&-`, `>&-`, `2>&-`) on /dev/null,
+    so that no file nextword opens takes its number (a print would then write into it).
+    A closed stdin reads as empty; a closed stdout sets STDOUT_CLOSED."""
+    global STDOUT_CLOSED
+    for fd, mode, name in ((0, "r", "stdin"), (1, "w", "stdout"), (2, "w", "stderr")):
+        try:
+            os.fstat(fd)
+            if getattr(sys, name) is not None:
+                continue
+            stream = open(os.devnull, mode)  # closed at start-up, since reused
+        except OSError:
+            devnull = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+            stream = open(fd, mode, closefd=False)
+        setattr(sys, name, stream)
+        STDOUT_CLOSED = STDOUT_CLOSED or fd == 1

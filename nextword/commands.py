@@ -52,8 +52,9 @@ def _training(name: str):
 @click.option("--seq-len", type=click.IntRange(2), default=_training("seq_len"), show_default=True,
               help="Tokens per training window (backpropagation through time).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_training("precision"),
-              show_default=True, help="Arithmetic of training (weights stay float32): mixed_bfloat16 "
-                                      "is faster where the CPU has AVX-512 BF16/AMX, or on a recent GPU.")
+              show_default=True, help="Arithmetic of training (weights stay float32). auto: "
+                                      "mixed_bfloat16 where the hardware runs it natively (a CPU with "
+                                      "AVX-512 BF16 or AMX, a GPU of compute capability 8.0+), else float32.")
 @click.option("--weight-average/--last-weights", default=_training("weight_average"), show_default=True,
               help="Validate and keep a moving average of the weights over about half an epoch, "
                    "or the weights as last updated.")
@@ -99,6 +100,9 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
                           auto_batch=batch_size is None, strategy=strategy, started=STARTED)
     s = result.summary
     ppl = f"{result.val_perplexity:.1f}" if result.val_perplexity is not None else "not measured"
+    if result.kept:
+        click.echo(f"Model not replaced: {result.kept}")
+        return
     if not result.wrote_model:
         click.echo(f"Worker done (validation perplexity {ppl}); the chief writes the model")
         return
@@ -114,12 +118,15 @@ def info(model_dir, as_json):
     import json
 
     from . import artifact
+    from .cli import write_stdout
 
-    path = resolve_model(model_dir)
+    # Load what `predict` loads (weights, tokenizer), so a damaged model is reported here.
+    path = _load_predictor(model_dir, interactive=False).path
     config = artifact.read_config(path)
     m, s = config.pop("_model"), artifact.summary(config)
+    config.pop("_path", None)
     if as_json:
-        click.echo(json.dumps(config, indent=2))
+        write_stdout(json.dumps(config, indent=2) + "\n")
         return
     t = config.get("training", {})
     rows = [
@@ -143,11 +150,13 @@ def info(model_dir, as_json):
         ("nextword", config.get("nextword_version", "?")),
     ]
     width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        click.echo(f"{key:<{width}}  {value}")
+    write_stdout("".join(f"{key:<{width}}  {value}\n" for key, value in rows))
 
 
 def _load_predictor(model_dir, interactive: bool = True):
+    from .cli import require_stdout
+
+    require_stdout()  # every command that loads a model answers on stdout
     if interactive and "numpy" not in sys.modules:
         # One token at a time is a small matrix-vector product: BLAS threads only add
         # hand-off latency (p99 per keystroke fell from 24 ms to 5 ms on a busy 2-core
@@ -172,6 +181,8 @@ def predict(text, model_dir, k, as_json, probs):
     a space. Without TEXT, answer each line of stdin as soon as it is read."""
     import json
 
+    from .cli import write_stdout
+
     predictor = _load_predictor(model_dir)
 
     def answer(line: str) -> None:
@@ -182,8 +193,7 @@ def predict(text, model_dir, k, as_json, probs):
             out = " ".join(f"{w}:{p:.4f}" for w, p in result.words)
         else:
             out = " ".join(w for w, _ in result.words)
-        sys.stdout.write(out + "\n")
-        sys.stdout.flush()
+        write_stdout(out + "\n")
 
     if text is not None:
         answer(text)
@@ -204,11 +214,14 @@ def predict(text, model_dir, k, as_json, probs):
               help="Sample only from the K likeliest tokens (0 = all).")
 @click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95,
               show_default=True, help="Sample only from the likeliest tokens whose mass is P.")
-@click.option("--seed", type=int, default=None, help="Random seed: the same seed gives the same text.")
+@click.option("--seed", type=click.IntRange(0), default=None,
+              help="Random seed (0 or more): the same seed gives the same text.")
 def generate(prompt, model_dir, words, temperature, top_k, top_p, seed):
     """Write text that continues PROMPT, sampled from the model."""
+    from .cli import write_stdout
+
     predictor = _load_predictor(model_dir)
-    click.echo(predictor.generate(prompt, words, temperature, top_k, top_p, seed))
+    write_stdout(predictor.generate(prompt, words, temperature, top_k, top_p, seed) + "\n")
 
 
 @cli.command()
@@ -244,15 +257,18 @@ def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
     """Perplexity, top-1/3/5 next-word accuracy, OOV rate and keystroke savings on FILES,
     beside a 3-gram Kneser-Ney baseline estimated on the model's training text."""
     import json
+    import tempfile
 
     from . import corpus
+    from .cli import write_stdout
     from .evaluate import as_json as to_json
     from .evaluate import evaluate as run
     from .evaluate import table
 
     predictor = _load_predictor(model_dir, interactive=False)
-    results = run(predictor, corpus.resolve(files), suggestions, ksr_words, not no_baseline)
-    if as_json:
-        click.echo(json.dumps(to_json(results, suggestions), indent=2))
-    else:
-        click.echo(table(results, suggestions))
+    # `-` and pipes are copied here (read more than once); removed however this ends.
+    with tempfile.TemporaryDirectory(prefix="nextword-evaluate-") as spool:
+        results = run(predictor, corpus.resolve(files, spool_dir=spool), suggestions, ksr_words,
+                      not no_baseline)
+    write_stdout((json.dumps(to_json(results, suggestions), indent=2) if as_json
+                  else table(results, suggestions)) + "\n")

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 FORMAT_VERSION = 1
-PRECISIONS = ("float32", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")  # auto: hardware.choose_precision
 
 
 @dataclass
@@ -77,7 +77,9 @@ class TrainConfig:
     # Validate and keep an exponential moving average of the weights over about half an
     # epoch (see train.average_momentum) instead of the weights as last updated.
     weight_average: bool = True
-    precision: str = "mixed_bfloat16"  # a Keras dtype policy: float32 or mixed_bfloat16
+    # A Keras dtype policy, float32 or mixed_bfloat16; "auto" (resolved before training,
+    # and saved resolved) picks bfloat16 only where the hardware runs it natively.
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.seq_len < 2:

@@ -7,9 +7,10 @@ the caller can warn. Binary files are refused when named, skipped inside directo
 from __future__ import annotations
 
 import codecs
+import contextlib
 import glob
 import os
-import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -45,8 +46,10 @@ def is_binary(path: Path) -> bool:
 def resolve(args: Iterable[str], spool_dir: str | None = None) -> list[Path]:
     """Expand CORPUS arguments into a sorted, de-duplicated list of readable text files.
 
-    `-` spools standard input into `spool_dir` (it is read more than once).
-    Raises CorpusError for a missing path, an explicit binary file, or nothing at all.
+    `-` spools standard input into `spool_dir` (it is read more than once), and so does a
+    path that is neither a file nor a directory but can be read once: a FIFO, `/dev/stdin`,
+    a process substitution `<(...)`. Raises CorpusError for a missing path, an explicit
+    binary file, or nothing at all.
     """
     files: list[Path] = []
     for arg in args:
@@ -54,7 +57,9 @@ def resolve(args: Iterable[str], spool_dir: str | None = None) -> list[Path]:
             files.append(_spool_stdin(spool_dir))
             continue
         path = Path(arg).expanduser()
-        if path.is_dir():
+        if _is_stream(path):
+            files.append(_spool_stream(path, arg, spool_dir))
+        elif path.is_dir():
             found = sorted(p for p in path.rglob("*") if _is_text_candidate(p, path))
             files.extend(p for p in found if not is_binary(p))
         elif path.is_file():
@@ -85,10 +90,53 @@ def _is_text_candidate(path: Path, root: Path) -> bool:
     return path.is_file() and path.suffix.lower() not in _SKIP_SUFFIXES
 
 
+def _is_stream(path: Path) -> bool:
+    """A path that exists but is not a regular file or a directory (a FIFO, a character
+    device such as /dev/stdin, a pipe from `<(...)`): it can be read once only."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+
+
 def _spool_stdin(spool_dir: str | None) -> Path:
-    fd, name = tempfile.mkstemp(prefix="stdin-", suffix=".txt", dir=spool_dir)
-    with os.fdopen(fd, "wb") as out:
-        shutil.copyfileobj(sys.stdin.buffer, out)
+    return _spool(sys.stdin.buffer, "standard input", "stdin-", spool_dir)
+
+
+def _spool_stream(path: Path, arg: str, spool_dir: str | None) -> Path:
+    try:
+        source = open(path, "rb")
+    except OSError as exc:
+        raise CorpusError(f"{arg}: cannot be read ({exc.strerror or exc})") from None
+    with source:
+        spooled = _spool(source, arg, "pipe-", spool_dir)
+    if is_binary(spooled):
+        spooled.unlink()
+        raise CorpusError(f"{arg} gives binary data, not text")
+    return spooled
+
+
+def _spool(source, source_name: str, prefix: str, spool_dir: str | None) -> Path:
+    """Copy `source` (a binary stream) into a new file in `spool_dir`. Nothing is left
+    behind if that fails (a full disk, Ctrl-C); an error writing names the spool file."""
+    fd, name = tempfile.mkstemp(prefix=prefix, suffix=".txt", dir=spool_dir)
+    try:
+        with open(fd, "wb") as out:
+            while True:
+                try:
+                    chunk = source.read(CHUNK_BYTES)
+                except OSError as exc:
+                    raise CorpusError(f"{source_name}: cannot be read ({exc.strerror or exc})") from None
+                if not chunk:
+                    break
+                out.write(chunk)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = name  # writing (or flushing, at close) the spool file failed
+        raise
     return Path(name)
 
 

@@ -8,6 +8,7 @@ shifted by one: the model learns at every position.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ class TokenFile:
     path: Path
     dtype: str
     count: int
+    complete: bool = True  # False if encoding stopped at a deadline before the end
 
     @property
     def itemsize(self) -> int:
@@ -38,9 +40,10 @@ class TokenFile:
 
 def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
                  stats: corpus.DecodeStats | None = None,
-                 counts: np.ndarray | None = None) -> TokenFile:
+                 counts: np.ndarray | None = None, deadline: float | None = None) -> TokenFile:
     """Encode `paths` into the token file `out`. If `counts` is given (length = vocabulary),
-    add each token's frequency to it (for the unigram baseline)."""
+    add each token's frequency to it (for the unigram baseline). At `deadline`
+    (time.monotonic) it stops with the text encoded so far (`complete` is then False)."""
     dtype = "uint16" if tok.get_vocab_size() <= np.iinfo(np.uint16).max else "int32"
     total = 0
     with open(out, "wb") as f:
@@ -56,14 +59,18 @@ def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
             return n
 
         batch: list[str] = []
+        complete = True
         for chunk in corpus.pieces(corpus.iter_text(paths, stats), 256 * 1024):
             batch.append(chunk)
             if len(batch) >= _ENCODE_BATCH:
                 total += flush(batch)
                 batch = []
+                if deadline is not None and time.monotonic() >= deadline:
+                    complete = False
+                    break
         if batch:
             total += flush(batch)
-    return TokenFile(out, dtype, total)
+    return TokenFile(out, dtype, total, complete)
 
 
 def hold_out(tokens: TokenFile, count: int, blocks: int, train_out: Path,

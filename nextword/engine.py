@@ -44,9 +44,9 @@ class Engine:
         self._probs: np.ndarray | None = None
 
     @classmethod
-    def load(cls, path: Path, cfg: ModelConfig | None = None) -> Engine:
-        cfg = cfg or artifact.read_config(path)["_model"]
-        return cls(cfg, artifact.read_weights(path, cfg))
+    def load(cls, path: Path) -> Engine:
+        snap = artifact.load(path)
+        return cls(snap.config["_model"], snap.weights)
 
     @property
     def vocab_size(self) -> int:

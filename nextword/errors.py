@@ -11,3 +11,16 @@ class CorpusError(NextwordError):
 
 class ModelError(NextwordError):
     """A model directory is missing, incomplete, corrupt or of an unknown format."""
+
+
+class NonFiniteWeights(ModelError):
+    """Weights hold NaN or infinity: training diverged. Such weights are never saved."""
+
+
+class TornRead(ModelError):
+    """A model's files do not match the digests in its config.json: it was being replaced
+    while read (try again), or it is damaged."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that Ctrl-C's clean-up runs; exit 143."""

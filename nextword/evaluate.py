@@ -67,7 +67,9 @@ def token_scores(name: str, model, ids: np.ndarray, word_mask: np.ndarray, unk_i
             hits[k] += int((rank < k).sum())
         if progress:
             progress((start + len(rows)) / len(targets))
-    return Scores(name, perplexity=math.exp(nll / max(1, counted)), tokens=len(targets),
+    # No in-vocabulary target: perplexity is undefined (NaN, shown as "n/a"), not 1.
+    return Scores(name, perplexity=math.exp(nll / counted) if counted else float("nan"),
+                  tokens=len(targets),
                   oov_tokens=oov, word_positions=positions,
                   top={k: hits[k] / max(1, positions) for k in ks})
 
@@ -132,9 +134,12 @@ def evaluate(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_
              ) -> list[Scores]:
     config = artifact.read_config(predictor.path)
     text = "".join(corpus.iter_text(files))
-    ids = np.asarray(predictor.context_ids(text), dtype=np.int64)
-    if len(ids) < 2:
+    if not text.strip():
         raise corpus.CorpusError("nothing to evaluate: the text is empty")
+    if not KSR_WORD.search(text):
+        # Every figure is per word: over none they would read 100 % or a perplexity of 1.
+        raise corpus.CorpusError("nothing to evaluate: the text has no words")
+    ids = np.asarray(predictor.context_ids(text), dtype=np.int64)
     word_mask = np.zeros(predictor.engine.vocab_size, dtype=bool)
     word_mask[predictor.candidates("")] = True
     paragraphs = [p for p in PARAGRAPH_BREAK.split(text) if p.strip()]
@@ -170,13 +175,18 @@ def _progress(log, name):
 
 
 def as_json(results: list[Scores], suggestions: int) -> dict:
+    def finite(value):
+        return None if isinstance(value, float) and math.isnan(value) else value  # JSON has no NaN
+
     return {"suggestions": suggestions,
-            "models": [dict(asdict(s), oov_rate=s.oov_rate) for s in results]}
+            "models": [{k: finite(v) for k, v in dict(asdict(s), oov_rate=s.oov_rate).items()}
+                       for s in results]}
 
 
 def table(results: list[Scores], suggestions: int) -> str:
     names = [s.model for s in results]
-    rows = [("perplexity", [f"{s.perplexity:.1f}" for s in results])]
+    rows = [("perplexity", [f"{s.perplexity:.1f}" if not math.isnan(s.perplexity) else "n/a"
+                            for s in results])]
     for k in results[0].top:
         rows.append((f"top-{k} next word", [f"{100 * s.top[k]:.1f} %" for s in results]))
     rows.append((f"keystroke savings (N={suggestions})", [f"{100 * s.ksr:.1f} %" for s in results]))

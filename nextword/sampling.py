@@ -12,7 +12,10 @@ def sample(probs: np.ndarray, rng: np.random.Generator, temperature: float = 1.0
            top_k: int = 0, top_p: float = 1.0, banned: list[int] | tuple = ()) -> int:
     """Draw a token id. temperature 0 = the most likely token; top_k 0 = no cut."""
     p = np.array(probs, dtype=np.float64)
-    p[list(banned)] = 0.0
+    p[np.asarray(banned, dtype=np.int64)] = 0.0
+    if not p.any():  # every allowed token underflowed to zero: choose among them evenly
+        p[:] = 1.0
+        p[np.asarray(banned, dtype=np.int64)] = 0.0
     if temperature <= 0:
         return int(np.argmax(p))
     if temperature != 1.0:

@@ -59,9 +59,10 @@ def save(tok: Tokenizer, path: Path) -> None:
     tok.save(str(path))
 
 
-def load(path: Path) -> Tokenizer:
+def load(path: Path, text: str | None = None) -> Tokenizer:
+    """The tokenizer saved at `path` (or `text`, that file's content already read)."""
     try:
-        return Tokenizer.from_file(str(path))
+        return Tokenizer.from_str(text) if text is not None else Tokenizer.from_file(str(path))
     except FileNotFoundError:
         raise ModelError(f"{path} is missing") from None
     except Exception as exc:  # the Rust side raises plain Exception on bad JSON

@@ -7,11 +7,9 @@ on early stopping, at the time budget, or on Ctrl-C; in each case the best model
 
 from __future__ import annotations
 
-import json
+import contextlib
 import math
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,19 +22,29 @@ quiet_import_tensorflow()
 
 import keras
 import numpy as np
+import tensorflow as tf
 
-from . import __version__, artifact, casing, corpus, data, distribute, tokenizer
+from . import __version__, artifact, atomic, casing, corpus, data, distribute, hardware, tokenizer
 from . import model as model_mod
-from .callbacks import BestCheckpoint, Progress, TimeBudget
+from .callbacks import BestCheckpoint, Progress, StopOnDivergence, TimeBudget
 from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
-from .errors import CorpusError, ModelError, NextwordError
+from .errors import CorpusError, ModelError, NextwordError, NonFiniteWeights, Terminated
 
 
 UNROLL_MAX = 100  # longest window whose LSTM steps are unrolled into one graph
 
 
 class TrainingInterrupted(NextwordError):
-    """Ctrl-C during training; the message says what was kept and how to resume."""
+    """Ctrl-C (exit 130) or SIGTERM (143) during training; the message says what was kept
+    and how to resume."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class TrainingDiverged(ModelError):
+    """The loss or the weights became NaN or infinite; such a network is never saved."""
 
 
 @dataclass
@@ -45,6 +53,7 @@ class TrainResult:
     val_perplexity: float | None
     summary: Summary
     wrote_model: bool = True  # False on the workers of a cluster that are not the chief
+    kept: str | None = None   # why the model already in model_dir was kept, if it was
 
 
 def _log(msg: str) -> None:
@@ -61,47 +70,79 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
     With `auto_batch`, the batch size shrinks to fit a small corpus instead of failing.
     `strategy` is a name from distribute.STRATEGIES; `cfg.batch_size` is the global batch.
     `started` (time.monotonic) is when the time budget began: by default, now.
+
+    What is kept: a model already in `model_dir` is replaced only by a validated model
+    with finite weights, and, when both were validated on the same text, only by a better
+    one. A directory that is not a model is never touched. One writer at a time.
     """
     started = started if started is not None else time.monotonic()
     deadline = started + cfg.time_budget if cfg.time_budget else None
-    model_dir = Path(model_dir)
+    model_dir = Path(model_dir).expanduser().resolve()
     dist = distribute.make_strategy(strategy)  # before any other TensorFlow op
     n_workers, chief = distribute.workers(dist), distribute.is_chief(dist)
     if n_workers > 1 and deadline is not None:
         raise NextwordError("--time-budget cannot be used with several workers: each would "
                             "stop on its own clock; use --epochs")
-    if chief:
-        artifact.check_writable(model_dir)
-    previous = _previous(model_dir) if resume else None
+    if not chief:  # other workers train in step with the chief but write nothing
+        return _train(corpus_args, model_dir, cfg, model_options, valid_args, resume, auto_batch,
+                      dist, False, started, deadline, log)
+    artifact.check_writable(model_dir)
+    with atomic.writer_lock(model_dir):
+        for line in atomic.recover(model_dir):
+            log(f"Note: {line}")
+        atomic.check_destination(model_dir)
+        return _train(corpus_args, model_dir, cfg, model_options, valid_args, resume, auto_batch,
+                      dist, True, started, deadline, log)
 
-    with tempfile.TemporaryDirectory(prefix="nextword-") as work:
-        work = Path(work)
+
+def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_args, resume: bool,
+           auto_batch: bool, dist, chief: bool, started: float, deadline: float | None,
+           log: Callable[[str], None]) -> TrainResult:
+    n_workers = distribute.workers(dist)
+    previous = _previous(model_dir) if resume else None
+    existing = _existing(model_dir) if chief and not resume else None
+
+    with atomic.work_dir() as work:
         files = corpus.resolve(corpus_args, spool_dir=str(work))
         valid_files = corpus.resolve(valid_args, spool_dir=str(work)) if valid_args else []
         if previous is not None:
-            tok = artifact.read_tokenizer(model_dir, previous["_model"])
+            tok = artifact.read_tokenizer(model_dir, previous["_model"], previous)
             display = casing.load(model_dir)
         else:
             log(f"Building the vocabulary from {_describe(files)} ...")
             cases = casing.CaseCounter()
-            tok = tokenizer.train(cases.tee(corpus.pieces(corpus.iter_text(files))), cfg.vocab_size,
-                                  cfg.min_count)
+            # The tokenizers trainer reads a few hundred pieces ahead: under a budget, small
+            # pieces keep what it still has to count after the deadline small.
+            size = 16 << 10 if cfg.time_budget else 64 << 10
+            text = _until(corpus.pieces(corpus.iter_text(files), size), _share(cfg, 0.05))
+            tok = tokenizer.train(cases.tee(text), cfg.vocab_size, cfg.min_count)
             display = cases.display_forms(tok.get_vocab())
         vocab = tok.get_vocab_size()
 
         stats = corpus.DecodeStats()
         counts = np.zeros(vocab, dtype=np.int64)
-        tokens = data.encode_files(tok, files, work / "corpus.bin", stats, counts)
+        tokens = data.encode_files(tok, files, work / "corpus.bin", stats, counts, _share(cfg, 0.1))
         if tokens.count == 0:
             raise CorpusError(f"{_describe(files)}: no text to train on (empty corpus)")
+        if not tokens.complete:
+            log(f"Note: the time budget leaves time to read only the first {tokens.count:,} tokens "
+                f"of the corpus")
         if valid_files:
-            valid = data.encode_files(tok, valid_files, work / "valid.bin", stats)
+            valid = data.encode_files(tok, valid_files, work / "valid.bin", stats,
+                                      deadline=_share(cfg, 0.05))
+            if valid.count == 0:
+                raise CorpusError(f"{_describe(valid_files)}: no text to validate on (empty)")
         else:
-            n_valid = max(2 * cfg.seq_len, int(tokens.count * cfg.val_fraction))
+            n_valid = min(max(2 * cfg.seq_len, int(tokens.count * cfg.val_fraction)), _valid_cap(cfg))
+            if tokens.count < 2 * n_valid:
+                raise CorpusError(
+                    f"too few tokens to train on: {tokens.count:,} (at least {2 * n_valid:,} are "
+                    f"needed to hold out validation windows of {cfg.seq_len}; give more text, or a "
+                    f"smaller --seq-len)")
             blocks = _holdout_blocks(n_valid, cfg.seq_len)
             tokens, valid = data.hold_out(tokens, n_valid, blocks, work / "train.bin", work / "valid.bin")
             (work / "corpus.bin").unlink()
-        train_span, valid_span = (0, tokens.count), (0, valid.count)
+        train_span, valid_span = (0, tokens.count), (0, min(valid.count, _valid_cap(cfg)))
         valid_counts = _span_counts(valid, valid_span, vocab)
         if not valid_files:
             counts -= valid_counts  # `counts` covered the whole corpus, held-out blocks too
@@ -113,6 +154,9 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
         cfg = _fit_batch(cfg, train_span, valid_span, auto_batch)
         unigram = _unigram_perplexity(counts, valid_counts)
 
+        facts = hardware.training_facts()
+        if previous is None:
+            cfg = _resolve_precision(cfg, facts, log)
         keras.utils.set_random_seed(cfg.seed)
         with dist.scope():
             if previous is not None:
@@ -126,7 +170,7 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
                 options.setdefault("dropout", default_dropout(train_span[1] - train_span[0]))
                 model_cfg = ModelConfig(vocab_size=vocab, **options)
                 steps = data.steps_per_epoch(tokens.count, cfg.seq_len, cfg.batch_size)
-                net = new_model(model_cfg, cfg, steps)
+                net = new_model(model_cfg, cfg, steps, gpu=bool(facts.gpus))
 
         train_ds, steps = data.train_dataset(tokens, cfg.seq_len, cfg.batch_size, *train_span, cfg.seed)
         valid_ds, val_steps = data.eval_dataset(valid, cfg.seq_len, cfg.batch_size, *valid_span,
@@ -134,6 +178,7 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
         if n_workers > 1:
             distribute.prebuild_for_workers(net, dist, train_ds)
 
+        there = previous or existing  # the model this run may replace
         prior = artifact.summary(previous) if previous else Summary()
         summary = Summary(
             corpus=[("-" if Path(f).parent == work else str(Path(f).resolve())) for f in files],
@@ -141,11 +186,12 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
             train_tokens=train_span[1] - train_span[0], valid_tokens=valid_span[1] - valid_span[0],
             epochs_done=prior.epochs_done, val_perplexity=prior.val_perplexity,
             unigram_perplexity=unigram, parameters=model_cfg.parameter_count())
+        to_beat, bar = _bar(there, summary, vocab)
 
         def save(epochs_done: int, ppl: float | None) -> None:
             summary.epochs_done = epochs_done
             if not chief:
-                return  # other workers train in step with the chief but write nothing
+                return
             summary.val_perplexity = ppl
             summary.wall_seconds = round(time.monotonic() - started + prior.wall_seconds, 1)
             summary.trained_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -157,18 +203,26 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
                 net.save(tmp / artifact.KERAS)
                 casing.save(display, tmp)
 
-            artifact.write(model_dir, config, tok, model_mod.export_weights(net, model_cfg), extra)
+            try:
+                artifact.write(model_dir, config, tok, model_mod.export_weights(net, model_cfg), extra)
+            except NonFiniteWeights as exc:
+                raise TrainingDiverged(f"training diverged ({exc}); "
+                                       f"{_kept(model_dir, there, checkpoint)}") from None
+            except OSError as exc:
+                raise ModelError(f"cannot save the model to {model_dir}: {exc.strerror or exc}"
+                                 + (f" ({exc.filename})" if exc.filename else "")
+                                 + f"; {_kept(model_dir, there, checkpoint)}") from None
 
         log(f"Training on {summary.train_tokens:,} tokens (validation {summary.valid_tokens:,}), "
             f"vocabulary {vocab:,}, {model_cfg.parameter_count():,} parameters, "
             f"batch {cfg.batch_size} x {cfg.seq_len} tokens")
         progress = Progress(cfg.batch_size * cfg.seq_len, steps, cfg.epochs, deadline)
-        same_text = previous is not None and prior.corpus == summary.corpus and prior.valid == summary.valid
-        checkpoint = BestCheckpoint(save, best=prior.val_perplexity if same_text else None)
+        diverged = StopOnDivergence(vocab)
+        checkpoint = BestCheckpoint(save, best=to_beat, max_loss=diverged.limit)
         # The average weights are swapped in to validate and to be saved (SwapEMAWeights
         # comes before the checkpoint), and out again to train.
         averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if net.optimizer.use_ema else []
-        callbacks = [progress, *averaging, checkpoint,
+        callbacks = [progress, diverged, *averaging, checkpoint,
                      keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1,
                                                        min_lr=cfg.learning_rate / 32, verbose=0),
                      keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
@@ -180,19 +234,114 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
             net.fit(train_ds, steps_per_epoch=steps, epochs=prior.epochs_done + cfg.epochs,
                     initial_epoch=prior.epochs_done, validation_data=valid_ds, callbacks=callbacks,
                     shuffle=False, verbose=0)
-        except KeyboardInterrupt:
-            if checkpoint.saved_epochs == 0:
-                save(prior.epochs_done, prior.val_perplexity)  # keep what was learned, unvalidated
-            raise TrainingInterrupted(_interrupted_message(model_dir, checkpoint, summary)) from None
-        if checkpoint.saved_epochs == 0 and previous is None:
-            save(progress.epoch + 1, checkpoint.best)
+        except KeyboardInterrupt as exc:
+            unvalidated = False
+            if checkpoint.saved_epochs == 0 and there is None and chief:
+                # Nothing to lose at the destination: keep what was learned, unvalidated.
+                with contextlib.suppress(TrainingDiverged):
+                    save(prior.epochs_done, None)
+                    unvalidated = True
+            message = _interrupted_message(model_dir, checkpoint, summary, there, unvalidated)
+            code = 143 if isinstance(exc, Terminated) else 130
+            raise TrainingInterrupted(message, exit_code=code) from None
+        if diverged.reason is not None:
+            raise TrainingDiverged(f"training diverged ({diverged.reason}); lower --learning-rate. "
+                                   + _kept(model_dir, there, checkpoint))
+        kept = None
+        if checkpoint.saved_epochs == 0:
+            if there is None:
+                save(progress.epoch + 1, checkpoint.best)
+            else:
+                kept = _not_better_message(model_dir, bar, checkpoint)
         # epochs_done is the best (saved) epoch; the reason depends on the last one run.
         summary.stopped_because = ("time budget" if budget is not None and budget.triggered
                                    else "epochs" if progress.epoch + 1 >= prior.epochs_done + cfg.epochs
                                    else "early stopping")
-    if chief:
-        _set_stop_reason(model_dir, summary.stopped_because)
-    return TrainResult(model_dir, checkpoint.best, summary, wrote_model=chief)
+    if chief and kept is None:
+        reason = summary.stopped_because
+        artifact.update_config(model_dir, lambda c: c["summary"].update(stopped_because=reason))
+    return TrainResult(model_dir, checkpoint.run_best if kept else checkpoint.best, summary,
+                       wrote_model=chief and kept is None, kept=kept)
+
+
+def _resolve_precision(cfg: TrainConfig, facts: hardware.Facts, log: Callable[[str], None]) -> TrainConfig:
+    """`auto` becomes what the hardware runs fastest; one line says which and why."""
+    if cfg.precision != "auto":
+        log(f"Arithmetic: {cfg.precision} (as asked)")
+        return cfg
+    choice = hardware.choose_precision(facts)
+    log(f"Arithmetic: {choice.precision}, because {choice.reason}")
+    return replace(cfg, precision=choice.precision)
+
+
+def _share(cfg: TrainConfig, fraction: float) -> float | None:
+    """A deadline `fraction` of the time budget from now (None without a budget): reading
+    the corpus may not eat the budget however large or oddly shaped the text is."""
+    return time.monotonic() + fraction * cfg.time_budget if cfg.time_budget else None
+
+
+def _until(items, deadline: float | None):
+    """The items, until `deadline` passes (the first one always)."""
+    for n, item in enumerate(items):
+        if n and deadline is not None and time.monotonic() >= deadline:
+            return
+        yield item
+
+
+def _valid_cap(cfg: TrainConfig) -> int:
+    """Most validation tokens: under a time budget, about 1,000 per second of it (at least
+    a few windows), so one validation pass stays a small share of the budget."""
+    return max(4 * cfg.seq_len, int(1000 * cfg.time_budget)) if cfg.time_budget else 1 << 62
+
+
+def _existing(model_dir: Path) -> dict | None:
+    """The readable config of the model already at `model_dir` (a new run may replace it),
+    or None; a model this nextword cannot read counts as a model with no perplexity."""
+    if not atomic.is_model_dir(model_dir):
+        return None
+    try:
+        return artifact.read_config(model_dir)
+    except ModelError:
+        return {"summary": {}, "model": {}}
+
+
+def _bar(there: dict | None, summary: Summary, vocab: int) -> tuple[float | None, str]:
+    """The validation perplexity a new model must beat to replace the model `there`, and
+    what it is: that model's own if it was validated on the same text (the perplexities
+    compare), and in any case the unigram baseline of this run's validation text (a model
+    that does not beat it has learned nothing worth replacing a model with)."""
+    if there is None:
+        return None, ""
+    before = artifact.summary(there).val_perplexity
+    if before is not None and _same_text(there, summary, vocab) and before <= summary.unigram_perplexity:
+        return before, f"its {before:.1f} on the same text"
+    return summary.unigram_perplexity, f"the unigram baseline {summary.unigram_perplexity:.1f}"
+
+
+def _same_text(there: dict, summary: Summary, vocab: int) -> bool:
+    """Whether validation perplexities of the model `there` and of this run compare: the
+    same corpus and vocabulary, so validation samples the same text (a time budget may
+    hold out fewer tokens, so the held-out share is not compared, only the total)."""
+    before = artifact.summary(there)
+    return (before.corpus == summary.corpus and before.valid == summary.valid
+            and there.get("model", {}).get("vocab_size") == vocab
+            and (before.train_tokens == summary.train_tokens if summary.valid else
+                 before.train_tokens + before.valid_tokens == summary.train_tokens + summary.valid_tokens))
+
+
+def _kept(model_dir: Path, there: dict | None, checkpoint: BestCheckpoint) -> str:
+    if checkpoint.saved_epochs > 0:
+        return (f"the best model before it (validation perplexity {checkpoint.best:.1f}) "
+                f"is in {model_dir}")
+    if there is not None:
+        return f"the model that was in {model_dir} is kept unchanged"
+    return "nothing was saved"
+
+
+def _not_better_message(model_dir: Path, bar: str, checkpoint: BestCheckpoint) -> str:
+    got = ("no validated model" if checkpoint.run_best is None
+           else f"validation perplexity {checkpoint.run_best:.1f}")
+    return f"kept the model already in {model_dir}: this run reached {got}, not better than {bar}"
 
 
 def _describe(files: list[Path]) -> str:
@@ -205,6 +354,7 @@ def _previous(model_dir: Path) -> dict:
     config = artifact.read_config(model_dir)
     if not (model_dir / artifact.KERAS).exists():
         raise ModelError(f"{model_dir / artifact.KERAS} is missing, so training cannot resume")
+    artifact.read_file(model_dir, artifact.KERAS, config)  # the one config.json describes
     return config
 
 
@@ -231,11 +381,20 @@ def _fit_batch(cfg: TrainConfig, train_span, valid_span, auto_batch: bool) -> Tr
 
 
 def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
-              unroll: bool | None = None, jit_compile: bool | str = "auto") -> keras.Model:
+              unroll: bool | None = None, jit_compile: bool | str = "auto",
+              gpu: bool | None = None) -> keras.Model:
     """The network of `model_cfg`, compiled for training as `cfg` says (also what
-    bench/train_speed.py times). `unroll` defaults to windows up to UNROLL_MAX tokens."""
-    net = model_mod.build(model_cfg, sampled=cfg.sampled_softmax, precision=cfg.precision,
-                          unroll=cfg.seq_len <= UNROLL_MAX if unroll is None else unroll)
+    bench/train_speed.py times). `unroll` defaults to windows up to UNROLL_MAX tokens on a
+    CPU, and to False on a GPU (`gpu`: default, whether TensorFlow sees one), where Keras
+    runs the LSTM on the cuDNN kernel only when it is not unrolled (and keeps the default
+    activations, no recurrent dropout: the model never changes those)."""
+    if gpu is None:
+        gpu = bool(tf.config.list_logical_devices("GPU"))
+    if unroll is None:
+        unroll = cfg.seq_len <= UNROLL_MAX and not gpu
+    if cfg.precision == "auto":
+        cfg = replace(cfg, precision=hardware.choose_precision(hardware.training_facts()).precision)
+    net = model_mod.build(model_cfg, sampled=cfg.sampled_softmax, precision=cfg.precision, unroll=unroll)
     # The loss is the model's own (compute_loss): sampled or exact softmax.
     net.compile(optimizer=keras.optimizers.Adam(
         cfg.learning_rate, global_clipnorm=cfg.clipnorm, use_ema=cfg.weight_average,
@@ -277,18 +436,16 @@ def _unigram_perplexity(train_counts: np.ndarray, valid_counts: np.ndarray) -> f
     return float(math.exp(-(valid_counts * np.log(probs)).sum() / max(1, valid_counts.sum())))
 
 
-def _interrupted_message(model_dir: Path, checkpoint: BestCheckpoint, summary: Summary) -> str:
-    kept = (f"the best model so far (validation perplexity {checkpoint.best:.1f}, "
-            f"epoch {summary.epochs_done})" if checkpoint.best is not None
-            else "the model as trained so far (not yet validated)")
-    return (f"interrupted; {kept} is in {model_dir}. "
-            f"Continue with: nextword train -m {model_dir} --resume CORPUS...")
-
-
-def _set_stop_reason(model_dir: Path, reason: str) -> None:
-    path = model_dir / artifact.CONFIG
-    config = json.loads(path.read_text())
-    config["summary"]["stopped_because"] = reason
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(config, indent=2) + "\n")
-    os.replace(tmp, path)
+def _interrupted_message(model_dir: Path, checkpoint: BestCheckpoint, summary: Summary,
+                         there: dict | None, unvalidated: bool) -> str:
+    if checkpoint.saved_epochs > 0:
+        kept = (f"the best model so far (validation perplexity {checkpoint.best:.1f}, "
+                f"epoch {summary.epochs_done}) is in {model_dir}")
+    elif unvalidated:
+        kept = f"the model as trained so far (not yet validated) is in {model_dir}"
+    elif there is not None:
+        return (f"interrupted before this run had a validated model; the model that was in "
+                f"{model_dir} is kept unchanged")
+    else:
+        return "interrupted before anything could be saved; nothing was written"
+    return f"interrupted; {kept}. Continue with: nextword train -m {model_dir} --resume CORPUS..."

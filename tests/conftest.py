@@ -66,3 +66,17 @@ def model_copy(tmp_path, model_dir) -> Path:
     copy = tmp_path / "model-copy"
     shutil.copytree(model_dir, copy)
     return copy
+
+
+def refresh_digests(model_dir: Path) -> None:
+    """Record the current files' sizes and digests in config.json, as a tool that edits a
+    model on purpose would (a file changed without this reads as damaged)."""
+    import hashlib
+    import json
+
+    config_file = model_dir / "config.json"
+    config = json.loads(config_file.read_text())
+    config["files"] = {p.name: {"bytes": p.stat().st_size,
+                                "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
+                       for p in sorted(model_dir.iterdir()) if p.name != "config.json"}
+    config_file.write_text(json.dumps(config))

@@ -9,6 +9,8 @@ from nextword import artifact
 from nextword.engine import CHUNK, KEEP_STATES, Engine
 from nextword.errors import ModelError
 
+from .conftest import refresh_digests
+
 
 def keras_next_probs(model_dir, ids):
     """The saved Keras model's answer, computed in float32 (it may have been trained with
@@ -80,6 +82,7 @@ def replace_array(model_dir, name, value):
         arrays = dict(npz)
     arrays[name] = value(arrays[name])
     np.savez(model_dir / "weights.npz", **arrays)
+    refresh_digests(model_dir)
 
 
 def test_weights_with_wrong_shapes_are_refused(model_copy):

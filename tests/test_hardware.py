@@ -1,0 +1,57 @@
+"""The training arithmetic chosen from the hardware (facts faked: the rule, not the timing),
+and the layer settings that let Keras use cuDNN on a GPU."""
+
+from __future__ import annotations
+
+import pytest
+
+from nextword.hardware import Facts, choose_precision, cpu_facts
+
+AMX = frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})  # Intel Sapphire Rapids
+ZEN4 = frozenset({"avx512f", "avx512_bf16"})                          # AMD EPYC Genoa
+ICE_LAKE = frozenset({"avx512f", "avx512_vnni", "avx2"})              # no native bf16
+LAPTOP = frozenset({"avx2", "fma"})
+
+
+@pytest.mark.parametrize("flags,precision,why", [
+    (AMX, "mixed_bfloat16", "AMX"),
+    (ZEN4, "mixed_bfloat16", "AVX-512 BF16"),
+    (ICE_LAKE, "float32", "no native bfloat16"),
+    (LAPTOP, "float32", "no native bfloat16"),
+    (frozenset(), "float32", "no native bfloat16"),
+])
+def test_the_three_cpu_kinds_met_so_far(flags, precision, why):
+    choice = choose_precision(Facts("Xeon", flags))
+    assert choice.precision == precision and why in choice.reason
+
+
+@pytest.mark.parametrize("gpus,precision", [
+    (((8, 0),), "mixed_bfloat16"), (((9, 0), (8, 6)), "mixed_bfloat16"),
+    (((7, 5),), "float32"), (((8, 0), (7, 0)), "float32"),
+])
+def test_a_gpu_decides_whatever_the_cpu(gpus, precision):
+    assert choose_precision(Facts("Xeon", AMX, gpus)).precision == precision
+    assert choose_precision(Facts("Xeon", LAPTOP, gpus)).precision == precision
+
+
+def test_this_machines_facts_are_read():
+    facts = cpu_facts()
+    assert isinstance(facts.cpu_flags, frozenset)
+    assert choose_precision(facts).precision in ("float32", "mixed_bfloat16")
+
+
+def test_a_gpu_gets_layers_that_keras_runs_on_cudnn():
+    """Keras uses the cuDNN LSTM kernel only with tanh/sigmoid, no recurrent dropout, a
+    bias and no unrolling (keras.layers.LSTM docs); on a CPU windows are unrolled."""
+    from nextword.config import ModelConfig, TrainConfig
+    from nextword.train import new_model
+
+    cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=8, layers=2)
+    on_gpu = new_model(cfg, TrainConfig(precision="float32"), 100, gpu=True)
+    for lstm in on_gpu.lstms:
+        assert not lstm.unroll and lstm.use_cudnn in ("auto", True)
+        assert lstm.cell.activation.__name__ == "tanh"
+        assert lstm.cell.recurrent_activation.__name__ == "sigmoid"
+        assert lstm.cell.recurrent_dropout == 0 and lstm.cell.use_bias
+    on_cpu = new_model(cfg, TrainConfig(precision="float32"), 100, gpu=False)
+    assert all(lstm.unroll for lstm in on_cpu.lstms)

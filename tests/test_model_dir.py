@@ -1,0 +1,323 @@
+"""What happens to a model directory (and to a user's directory) whatever goes wrong: only
+a model is ever replaced, only by a validated, finite and (on the same text) better one,
+atomically for readers, by one writer at a time; leftovers of a killed run are cleaned."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from nextword import artifact, atomic
+from nextword.callbacks import Progress
+from nextword.cli import cli
+from nextword.config import TrainConfig
+from nextword.errors import ModelError
+from nextword.predictor import Predictor
+
+from .conftest import refresh_digests, write_structured_corpus
+
+FAST = ["--units", "8", "--embedding-dim", "8", "--epochs", "1", "--seq-len", "10", "--batch-size", "8"]
+LEARNS = [*FAST, "--epochs", "4", "--learning-rate", "0.01"]  # enough to beat the unigram baseline
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_one_error(result, fragment):
+    assert result.exit_code != 0, result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    """Every file under `path` with its bytes."""
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return write_structured_corpus(tmp_path / "c.txt", sentences=400)
+
+
+# --- a directory that is not a model is never touched -----------------------------------
+
+def test_a_users_directory_is_refused_before_training(tmp_path):
+    notes = tmp_path / "notes"
+    (notes / "sub").mkdir(parents=True)
+    (notes / "notes.txt").write_text("my notes\n")
+    (notes / "sub" / "todo.txt").write_text("buy milk\n")
+    corpus = write_structured_corpus(notes / "corpus.txt", sentences=400)
+    before = snapshot(notes)
+    result = run("train", corpus, "-m", notes, *FAST)
+    assert_one_error(result, "not a nextword model")
+    assert "Building the vocabulary" not in result.stderr  # refused before any work
+    assert snapshot(notes) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]
+
+
+def test_the_current_directory_is_refused_when_it_is_not_a_model(tmp_path, corpus, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    assert_one_error(run("train", corpus, "-m", ".", *FAST), "not a nextword model")
+    assert snapshot(tmp_path) == before
+
+
+def test_a_directory_with_a_foreign_config_json_is_not_a_model(tmp_path, corpus):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "config.json").write_text('{"theme": "dark"}')
+    assert_one_error(run("train", corpus, "-m", app, *FAST), "not a nextword model")
+    assert (app / "config.json").read_text() == '{"theme": "dark"}'
+
+
+def test_an_empty_directory_receives_the_model(tmp_path, corpus):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run("train", corpus, "-m", empty, *FAST).exit_code == 0
+    assert (empty / "weights.npz").exists() and Predictor.load(empty).suggest("the ")
+
+
+# --- an existing model is replaced only by a validated, finite, better one --------------
+
+def interrupt_at_step(monkeypatch, step: int, exc=KeyboardInterrupt):
+    original = Progress.on_train_batch_end
+
+    def patched(self, batch, logs=None):
+        if batch + 1 >= step:
+            raise exc()
+        original(self, batch, logs)
+
+    monkeypatch.setattr(Progress, "on_train_batch_end", patched)
+
+
+def test_ctrl_c_in_the_first_epoch_keeps_the_model_that_was_there(model_copy, corpus, monkeypatch):
+    before = snapshot(model_copy)
+    interrupt_at_step(monkeypatch, 3)
+    result = run("train", corpus, "-m", model_copy, *FAST)
+    assert result.exit_code == 130, result.stderr
+    assert "kept unchanged" in result.stderr and "Traceback" not in result.stderr
+    assert snapshot(model_copy) == before
+
+
+def test_ctrl_c_before_validation_saves_the_unvalidated_model_where_there_was_none(
+        tmp_path, corpus, monkeypatch):
+    interrupt_at_step(monkeypatch, 3)
+    result = run("train", corpus, "-m", tmp_path / "new", *FAST)
+    assert result.exit_code == 130 and "not yet validated" in result.stderr
+    assert Predictor.load(tmp_path / "new").suggest("the ")
+
+
+@pytest.mark.parametrize("existing", [True, False])
+def test_a_diverged_run_saves_nothing_and_says_so(model_copy, tmp_path, corpus, existing):
+    dest = model_copy if existing else tmp_path / "new"
+    before = snapshot(dest) if existing else None
+    result = run("train", corpus, "-m", dest, *FAST, "--learning-rate", "1e30")
+    assert_one_error(result, "training diverged")
+    if existing:
+        assert "kept unchanged" in result.stderr and snapshot(dest) == before
+    else:
+        assert not dest.exists()
+    assert not [p for p in dest.parent.iterdir() if p.name.startswith(f".{dest.name}.")]
+
+
+def test_a_worse_model_on_the_same_text_does_not_replace_a_better_one(model_copy, trained,
+                                                                      structured_corpus):
+    from nextword.train import train
+
+    _, first = trained
+    before = snapshot(model_copy)
+    # The settings of the session's model, stopped by the budget after a few steps.
+    cfg = TrainConfig(epochs=1, seq_len=20, batch_size=16, learning_rate=0.01, seed=1, time_budget=0.5)
+    result = train([str(structured_corpus)], model_copy, cfg, dict(units=32, embedding_dim=16,
+                   dropout=0.0), started=time.monotonic(), log=lambda _m: None)
+    assert result.kept and "not better than its 1.8" in result.kept and not result.wrote_model
+    assert result.val_perplexity > first.val_perplexity
+    assert snapshot(model_copy) == before
+
+
+def test_a_model_on_other_text_replaces_the_old_one_once_validated(model_copy, corpus):
+    result = run("train", corpus, "-m", model_copy, *LEARNS)
+    assert result.exit_code == 0 and "Model written to" in result.stdout, result.stderr
+    assert artifact.read_config(model_copy)["summary"]["corpus"] == [str(corpus.resolve())]
+
+
+def test_a_model_no_better_than_unigram_does_not_replace_one_on_other_text(model_copy, corpus):
+    before = snapshot(model_copy)
+    result = run("train", corpus, "-m", model_copy, *FAST)  # one short epoch: learned nothing
+    assert result.exit_code == 0 and "not better than the unigram baseline" in result.stdout
+    assert snapshot(model_copy) == before
+
+
+def test_disk_full_while_saving_keeps_the_old_model(model_copy, corpus, monkeypatch):
+    before = snapshot(model_copy)
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "weights.npz")
+
+    monkeypatch.setattr(artifact.np, "savez", full)
+    result = run("train", corpus, "-m", model_copy, *LEARNS)
+    assert_one_error(result, "No space left on device")
+    assert "kept unchanged" in result.stderr and snapshot(model_copy) == before
+    assert not [p for p in model_copy.parent.iterdir() if p.name.startswith(".model-copy.")]
+
+
+# --- non-finite weights are never read --------------------------------------------------
+
+def poison(model_dir: Path) -> None:
+    with np.load(model_dir / "weights.npz") as npz:
+        arrays = dict(npz)
+    arrays["output_bias"][3] = np.nan
+    np.savez(model_dir / "weights.npz", **arrays)
+    refresh_digests(model_dir)
+
+
+@pytest.mark.parametrize("command", [["predict", "the "], ["generate", "The"], ["evaluate", "EVAL"],
+                                     ["info"]])
+def test_nan_weights_are_refused_by_every_command(model_copy, corpus, command):
+    poison(model_copy)
+    args = [str(corpus) if a == "EVAL" else a for a in command]
+    assert_one_error(run(*args, "-m", model_copy), "NaN")
+
+
+def test_a_file_that_does_not_match_config_json_is_refused(model_copy):
+    with open(model_copy / "weights.npz", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(ModelError, match="not the file config.json describes"):
+        Predictor.load(model_copy)
+
+
+# --- atomic for readers, one writer at a time, leftovers recovered ----------------------
+
+def write_variant(model_dir: Path, dest: Path, scale: float, snap=None) -> dict:
+    """A copy of `model_dir`'s model at `dest` (through artifact.write) with other weights."""
+    snap = snap or artifact.load(model_dir)
+    arrays = {k: v * scale for k, v in snap.weights.items()}
+    config = {k: v for k, v in snap.config.items() if not k.startswith("_") and k != "files"}
+    config["summary"]["trained_at"] = f"variant {scale}"
+    artifact.write(dest, config, snap.tokenizer, arrays)
+    return arrays
+
+
+def test_a_reader_never_mixes_files_of_two_models(model_dir, tmp_path, monkeypatch):
+    dest = tmp_path / "m"
+    write_variant(model_dir, dest, 1.0)
+    source = artifact.load(model_dir)
+    read_config = artifact.read_config
+    calls = []
+
+    def read_config_then_replace(path):
+        config = read_config(path)
+        if not calls:  # a writer replaces the model after the reader read config.json
+            calls.append(write_variant(model_dir, dest, 0.5, source))
+        return config
+
+    monkeypatch.setattr(artifact, "read_config", read_config_then_replace)
+    snap = artifact.load(dest)
+    assert snap.config["summary"]["trained_at"] == "variant 0.5"
+    np.testing.assert_array_equal(snap.weights["embedding"], calls[0]["embedding"])
+
+
+def test_a_crash_between_the_renames_loses_nothing(model_dir, tmp_path, corpus, monkeypatch):
+    dest = tmp_path / "m"
+    write_variant(model_dir, dest, 1.0)
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)  # a file system without it
+    real_rename = os.rename
+
+    def rename_then_crash(src, dst):
+        if Path(dst) == dest:
+            raise KeyboardInterrupt  # killed after the old model was set aside
+        real_rename(src, dst)
+
+    monkeypatch.setattr(atomic.os, "rename", rename_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        write_variant(model_dir, dest, 0.5)
+    monkeypatch.setattr(atomic.os, "rename", real_rename)
+    assert not dest.exists()
+    assert Predictor.load(dest).suggest("the ")  # readers find the model set aside
+    result = run("train", corpus, "-m", dest, *FAST)  # the next writer puts it back first
+    assert result.exit_code == 0, result.stderr
+    assert "restored the model" in result.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".m.")] == []
+
+
+def test_the_swap_is_one_step_where_the_file_system_allows(model_dir, tmp_path, monkeypatch):
+    dest = tmp_path / "m"
+    write_variant(model_dir, dest, 1.0)
+    renames = []
+    monkeypatch.setattr(atomic.os, "rename", lambda *a: renames.append(a))
+    write_variant(model_dir, dest, 0.5)
+    assert renames == []  # renameat2(RENAME_EXCHANGE): no moment without a model at dest
+    assert artifact.load(dest).config["summary"]["trained_at"] == "variant 0.5"
+
+
+def test_a_second_writer_is_refused(model_copy, corpus):
+    before = snapshot(model_copy)
+    with atomic.writer_lock(model_copy.resolve()):
+        assert_one_error(run("train", corpus, "-m", model_copy, *FAST), "is writing the model")
+    assert snapshot(model_copy) == before
+    assert not (model_copy.parent / ".model-copy.lock").exists()  # released: gone
+
+
+def test_leftovers_of_killed_runs_are_removed_and_nothing_else(tmp_path, corpus, monkeypatch):
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    dead = temp / "nextword-killed"
+    dead.mkdir()
+    (dead / "corpus.bin").write_bytes(b"\0" * 10)
+    (dead / "nextword.pid").write_text("999999999\n")  # no such process
+    alive = temp / "nextword-running"
+    alive.mkdir()
+    (alive / "nextword.pid").write_text(f"{os.getpid()}\n")
+    foreign = temp / "nextword-notes"
+    foreign.mkdir()
+    half = tmp_path / ".m.tmp-abc"
+    half.mkdir()
+    (half / "weights.npz").write_bytes(b"partial")
+    users = tmp_path / ".m.tmp-mine"
+    users.mkdir()
+    (users / "diary.txt").write_text("dear diary")
+    result = run("train", corpus, "-m", tmp_path / "m", *FAST)
+    assert result.exit_code == 0, result.stderr
+    assert not dead.exists() and not half.exists()
+    assert alive.exists() and foreign.exists() and (users / "diary.txt").exists()
+    assert sorted(p.name for p in temp.iterdir()) == ["nextword-notes", "nextword-running"]
+
+
+# --- wrong numbers and tracebacks where one Error line belongs --------------------------
+
+def test_a_whitespace_corpus_says_how_many_tokens_it_has(tmp_path):
+    blank = tmp_path / "blank.txt"
+    blank.write_text("   \n\n \n")
+    result = run("train", blank, "-m", tmp_path / "m")
+    assert_one_error(result, "too few tokens to train on: 3 ")
+
+
+def test_an_empty_validation_file_is_an_error(tmp_path, corpus):
+    empty = tmp_path / "valid.txt"
+    empty.write_text("")
+    assert_one_error(run("train", corpus, "--valid", empty, "-m", tmp_path / "m", *FAST),
+                     "no text to validate on")
+
+
+def test_the_recorded_digests_match_the_files(model_dir):
+    config = json.loads((model_dir / "config.json").read_text())
+    names = sorted(p.name for p in model_dir.iterdir() if p.name != "config.json")
+    assert sorted(config["files"]) == names
+    for name in names:
+        assert config["files"][name]["bytes"] == (model_dir / name).stat().st_size
+
+
+def test_copying_a_model_keeps_it_loadable(model_dir, tmp_path):
+    shutil.copytree(model_dir, tmp_path / "copy")
+    assert Predictor.load(tmp_path / "copy").suggest("A dog ")[0][0] == "barks"
