@@ -66,9 +66,11 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
 
 
 def write(path: Path, config: dict, tok, arrays: dict[str, np.ndarray],
-          extra: Callable[[Path], None] | None = None) -> None:
+          extra: Callable[[Path], None] | None = None,
+          committed: Callable[[], None] = lambda: None) -> None:
     """Write a complete model directory at `path`, replacing any old model only at the end
-    (atomic.swap_in). `extra(tmpdir)` may add files (the trainer saves model.keras there).
+    (atomic.swap_in). `extra(tmpdir)` may add files (the trainer saves model.keras there);
+    `committed()` is called the moment the new model is in place (see atomic.swap_in).
     config.json is written last and records each file's size and SHA-256, so a reader can
     tell that the files belong together. Non-finite weights are refused."""
     check_finite(arrays, "the weights to save")
@@ -84,21 +86,26 @@ def write(path: Path, config: dict, tok, arrays: dict[str, np.ndarray],
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
         for name in os.listdir(tmp):
             _fsync(tmp / name)
-        atomic.swap_in(tmp, path)
+        atomic.swap_in(tmp, path, committed)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # (after a swap: gone, or the old model)
         raise
 
 
 def update_config(path: Path, change: Callable[[dict], None]) -> None:
     """Edit config.json of the model at `path` in place (atomically: a new file renamed
     over the old one); the other files are unchanged, so their recorded digests hold."""
-    file = Path(path) / CONFIG
+    path = Path(path)
+    file = path / CONFIG
     config = json.loads(file.read_text(encoding="utf-8"))
     change(config)
-    tmp = file.with_name(f".{CONFIG}.tmp-{os.getpid()}")
+    # Beside the directory, not in it: a leftover would make it "not a model" (recover()
+    # removes these).
+    fd, name = tempfile.mkstemp(prefix=atomic.sibling(path, "cfg-"), dir=path.parent)
+    tmp = Path(name)
     try:
-        tmp.write_text(json.dumps(config, indent=2) + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(json.dumps(config, indent=2) + "\n")
         _fsync(tmp)
         os.replace(tmp, file)
     except BaseException:
@@ -123,6 +130,8 @@ def _digest(file: Path) -> dict:
 
 
 def _fsync(file: Path) -> None:
+    if os.name == "nt":
+        return  # Windows flushes only through a writable handle; not worth one here
     fd = os.open(file, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -242,14 +251,16 @@ def load(path: Path, attempts: int = 3) -> Snapshot:
     """Read config.json, tokenizer.json and weights.npz of one and the same model: if a
     writer replaces the model meanwhile (the digests disagree), read again."""
     for attempt in range(attempts):
-        config = read_config(path)
-        where = config["_path"]
         try:
+            config = read_config(path)
+            where = config["_path"]
             tok = read_tokenizer(where, config["_model"], config)
             weights = read_weights(where, config["_model"], config)
             return Snapshot(where, config, tok, weights)
-        except TornRead:
-            if attempt == attempts - 1:
+        except ModelError as exc:
+            # Retry a torn read, and a model a writer was putting back meanwhile.
+            moved = atomic.readable_path(Path(path)) != Path(path) or not Path(path).exists()
+            if attempt == attempts - 1 or not (isinstance(exc, TornRead) or moved):
                 raise
             time.sleep(0.05 * (attempt + 1))
     raise AssertionError("unreachable")

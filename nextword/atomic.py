@@ -16,15 +16,21 @@ import contextlib
 import ctypes
 import errno
 import os
+import re
 import shutil
+import signal
+import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import ModelError
 
 # What a model directory may hold (artifact.py's files); anything else means it is not ours.
 MODEL_FILES = {"config.json", "tokenizer.json", "weights.npz", "model.keras", "casing.json"}
+# What file managers and network file systems drop into any directory.
+_HARMLESS = re.compile(r"\.DS_Store|Thumbs\.db|desktop\.ini|\.nfs[0-9a-fA-F]+")
 WORK_PREFIX = "nextword-"  # the trainer's work folders in the temporary directory
 _PID_FILE = "nextword.pid"
 
@@ -35,8 +41,18 @@ except ImportError:  # Windows: no advisory locks; a second writer is not detect
 
 
 def sibling(dest: Path, kind: str) -> str:
-    """Name prefix of the hidden siblings nextword makes beside `dest` (tmp, old, lock)."""
+    """Name prefix of the hidden siblings nextword makes beside `dest` (tmp-, old-,
+    probe-, cfg- followed by tempfile's 8 random characters, and lock)."""
     return f".{dest.name}.{kind}"
+
+
+def _is_sibling(dest: Path, name: str, kinds: str) -> bool:
+    """Exactly a name nextword made for `dest` (not another model's: `.m.old-1.tmp-x`)."""
+    return re.fullmatch(rf"\.{re.escape(dest.name)}\.({kinds})-[a-z0-9_]{{8}}", name) is not None
+
+
+def _model_names(names) -> bool:
+    return all(n in MODEL_FILES or _HARMLESS.fullmatch(n) for n in names)
 
 
 def is_model_dir(path: Path) -> bool:
@@ -50,7 +66,7 @@ def is_model_dir(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, ValueError):
         return False
     return (isinstance(config, dict) and "format_version" in config and "model" in config
-            and names <= MODEL_FILES)
+            and _model_names(names))
 
 
 def check_destination(dest: Path) -> None:
@@ -60,12 +76,21 @@ def check_destination(dest: Path) -> None:
         return
     if not dest.is_dir():
         raise ModelError(f"cannot write the model to {dest}: it is a file, not a directory")
-    if not any(os.scandir(dest)) or is_model_dir(dest):
+    if any(os.scandir(dest)) and not is_model_dir(dest):
+        others = sorted(n for n in os.listdir(dest) if not _model_names([n])) or ["config.json"]
+        raise ModelError(f"{dest} is a directory that is not a nextword model (it holds "
+                         f"{', '.join(others[:3])}{' ...' if len(others) > 3 else ''}); nothing was "
+                         f"changed: give --model a new or empty directory, or an existing model")
+    if os.path.ismount(dest):
+        raise ModelError(f"cannot write the model to {dest}: it is a mount point, which cannot "
+                         f"be swapped; give a directory inside it")
+    try:
+        here = Path.cwd().resolve()
+    except OSError:
         return
-    others = sorted(set(os.listdir(dest)) - MODEL_FILES) or ["config.json"]
-    raise ModelError(f"{dest} is a directory that is not a nextword model (it holds "
-                     f"{', '.join(others[:3])}{' ...' if len(others) > 3 else ''}); nothing was "
-                     f"changed: give --model a new or empty directory, or an existing model")
+    if here == dest or dest in here.parents:
+        raise ModelError(f"cannot write the model to {dest}: it is (or holds) the current "
+                         f"directory; run from elsewhere or give another --model")
 
 
 @contextlib.contextmanager
@@ -76,7 +101,7 @@ def writer_lock(dest: Path) -> Iterator[None]:
         return
     path = dest.parent / (sibling(dest, "lock"))
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -84,6 +109,9 @@ def writer_lock(dest: Path) -> Iterator[None]:
             os.close(fd)
             raise ModelError(f"another nextword process (pid {owner}) is writing the model "
                              f"{dest}; wait for it to end, or train into another --model") from None
+        except BaseException:
+            os.close(fd)
+            raise
         try:
             same = os.fstat(fd).st_ino == os.stat(path).st_ino
         except FileNotFoundError:
@@ -101,62 +129,103 @@ def writer_lock(dest: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def swap_in(new: Path, dest: Path) -> None:
+def swap_in(new: Path, dest: Path, committed: Callable[[], None] = lambda: None) -> None:
     """Put the complete directory `new` at `dest`, atomically for readers where the file
     system allows; the old model (if any) is removed after. `dest` must be absent, an
-    empty directory or a model (checked again here: the user may have changed it)."""
-    if not os.path.lexists(dest):
-        os.rename(new, dest)
-        _sync_dir(dest.parent)
-        return
-    check_destination(dest)
-    if _exchange(new, dest):
-        _sync_dir(dest.parent)
-        shutil.rmtree(new, ignore_errors=True)  # `new` now holds the old model
-        return
-    old = Path(tempfile.mkdtemp(prefix=sibling(dest, "old-"), dir=dest.parent))
-    os.rmdir(old)
-    os.rename(dest, old)
-    os.rename(new, dest)  # a crash before this line is repaired by recover()
+    empty directory or a model (checked again here: the user may have changed it).
+    `committed()` is called as soon as the new model is in place, with Ctrl-C and SIGTERM
+    held back until it returns, so the caller always knows whether the swap happened."""
+    if os.path.lexists(dest):
+        check_destination(dest)
+    old = None
+    with _signals_held():
+        if not os.path.lexists(dest):
+            os.rename(new, dest)
+        elif _exchange(new, dest):
+            old = new  # now holds the old model
+        else:
+            old = Path(tempfile.mkdtemp(prefix=sibling(dest, "old-"), dir=dest.parent))
+            os.rmdir(old)
+            os.rename(dest, old)
+            try:
+                os.rename(new, dest)  # a kill before this line is repaired by recover()
+            except BaseException:
+                os.rename(old, dest)
+                raise
+        committed()
     _sync_dir(dest.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait (Unix) while the body runs; delivered right after."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, ValueError, OSError):  # Windows, or not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def readable_path(dest: Path) -> Path:
     """Where a reader finds the model `dest`: itself, or the old directory a writer set
     aside if it was killed between the two renames of a swap."""
-    if os.path.lexists(dest):
+    if is_model_dir(dest) or not _empty_or_absent(dest):
         return dest
-    olds = _ours(dest, "old-")
+    olds = [p for p in _ours(dest, "old") if is_model_dir(p)]
     return max(olds, key=_mtime) if olds else dest
 
 
 def recover(dest: Path) -> list[str]:
     """Under the writer lock: put back a model a killed writer had set aside, and remove
-    the half-written directories it left. Returns what was done, for the log."""
+    the half-written directories and files it left. Returns what was done, for the log."""
     done = []
-    olds = sorted(_ours(dest, "old-"), key=_mtime)
-    if olds and not os.path.lexists(dest):
+    olds = sorted((p for p in _ours(dest, "old") if is_model_dir(p)), key=_mtime)
+    if olds and _empty_or_absent(dest):
+        with contextlib.suppress(FileNotFoundError):
+            os.rmdir(dest)  # an empty directory made meanwhile (`mkdir -p`): ours to fill
         os.rename(olds.pop(), dest)
         done.append(f"restored the model {dest} that an interrupted save had set aside")
-    for leftover in olds + _ours(dest, "tmp-"):
-        shutil.rmtree(leftover, ignore_errors=True)
-        done.append(f"removed {leftover.name}, left by an interrupted save")
+    if not is_model_dir(dest):
+        olds = []  # keep every set-aside model while there is no model at dest
+    for leftover in olds + _ours(dest, "tmp|probe|cfg"):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+        done.append(f"removed {leftover.name}, left by an interrupted run")
     return done
 
 
-def _ours(dest: Path, kind: str) -> list[Path]:
-    """Hidden siblings of `dest` with nextword's prefix that hold only model files."""
+def _empty_or_absent(path: Path) -> bool:
+    if not os.path.lexists(path):
+        return True
+    try:
+        return path.is_dir() and not path.is_symlink() and not any(os.scandir(path))
+    except OSError:
+        return False
+
+
+def _ours(dest: Path, kinds: str) -> list[Path]:
+    """Siblings of `dest` named by nextword (_is_sibling) that hold only model files."""
     try:
         entries = list(os.scandir(dest.parent))
     except OSError:
         return []
     found = []
     for entry in entries:
-        if entry.name.startswith(sibling(dest, kind)) and entry.is_dir(follow_symlinks=False):
-            with contextlib.suppress(OSError):
-                if set(os.listdir(entry.path)) <= MODEL_FILES:
-                    found.append(Path(entry.path))
+        if not _is_sibling(dest, entry.name, kinds):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) or (
+                    entry.is_dir(follow_symlinks=False) and _model_names(os.listdir(entry.path))):
+                found.append(Path(entry.path))
     return found
 
 
@@ -173,22 +242,28 @@ _AT_FDCWD = -100
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths in one step (Linux renameat2). False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return False
     renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
     if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
         return True
     err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+    # Not supported by this kernel or file system, or refused by a sandbox (seccomp): the
+    # two-rename fallback will report a real permission problem itself.
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EPERM):
         return False
     raise OSError(err, os.strerror(err), str(b))
 
 
 def _sync_dir(path: Path) -> None:
     """Make a rename in `path` durable (a power cut after it keeps it)."""
+    if os.name == "nt":
+        return
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -199,37 +274,41 @@ def _sync_dir(path: Path) -> None:
 
 @contextlib.contextmanager
 def work_dir() -> Iterator[Path]:
-    """A temporary work folder for the trainer, removed at the end; folders of earlier
-    runs that were killed (their process is gone) are removed first."""
+    """A temporary work folder for the trainer, removed at the end. It holds a locked pid
+    file while in use; folders of earlier runs that were killed (whose lock is free, so
+    their process is gone, whatever PID namespace it ran in) are removed first."""
     root = Path(tempfile.gettempdir())
     _remove_stale_work_dirs(root)
     path = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=root))
+    fd = os.open(path / _PID_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        (path / _PID_FILE).write_text(f"{os.getpid()}\n")
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, f"{os.getpid()}\n".encode())
         yield path
     finally:
+        os.close(fd)
         shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_stale_work_dirs(root: Path) -> None:
+    if fcntl is None:
+        return  # no way to tell a live run's folder from a dead one's: leave them
     try:
-        entries = [e for e in os.scandir(root) if e.name.startswith(WORK_PREFIX)]
+        entries = [e for e in os.scandir(root) if e.name.startswith(WORK_PREFIX) and e.is_dir()]
     except OSError:
         return
     for entry in entries:
         try:
-            pid = int((Path(entry.path) / _PID_FILE).read_text().strip())
-        except (OSError, ValueError):
+            if time.time() - entry.stat().st_mtime < 60:
+                continue  # may be a run that has not locked its pid file yet
+            fd = os.open(os.path.join(entry.path, _PID_FILE), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
             continue  # not one of ours, or still being created
-        if not _alive(pid):
-            shutil.rmtree(entry.path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue  # in use by a live run
+        finally:
+            os.close(fd)
+        shutil.rmtree(entry.path, ignore_errors=True)

@@ -77,22 +77,27 @@ class Progress(keras.callbacks.Callback):
                 f"loss {logs.get('loss', float('nan')):.3f}  "
                 f"{f'{rate:,.0f} tok/s' if rate else '... tok/s'}  "
                 f"ETA {format_duration(eta) if eta is not None else '?'}")
-        if self.tty:
-            self.stream.write("\r\033[K" + text)
-        else:
-            self.stream.write(text + "\n")
-        self.stream.flush()
+        self._write(("\r\033[K" + text) if self.tty else (text + "\n"))
+
+    def _write(self, text: str) -> None:
+        """Progress is a courtesy: if stderr is gone (`2>&1 | head`) or full, training
+        goes on without it."""
+        if self.stream is None:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.stream = None
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         val = logs.get("val_loss")
         ppl = f"val perplexity {math.exp(min(val, 50)):.1f}" if val is not None else ""
         rate = self.tokens_per_second
-        if self.tty:
-            self.stream.write("\r\033[K")
-        self.stream.write(f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', float('nan')):.3f}  "
-                          f"{ppl}  {rate or 0:,.0f} tok/s\n")
-        self.stream.flush()
+        self._write(("\r\033[K" if self.tty else "")
+                    + f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', float('nan')):.3f}  "
+                      f"{ppl}  {rate or 0:,.0f} tok/s\n")
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -69,6 +69,9 @@ def _training(name: str):
 @click.option("--seed", type=int, default=_training("seed"), show_default=True, help="Random seed.")
 @click.option("--resume", is_flag=True,
               help="Continue training the model in --model (same vocabulary and settings).")
+@click.option("--replace", "replace_any", is_flag=True,
+              help="Replace the model in --model with this run's best validated model even if it "
+                   "is not better (by default a model there is kept unless beaten).")
 @click.option("--strategy", type=click.Choice(["auto", "default", "mirrored", "multiworker"]),
               default="auto", show_default=True,
               help="tf.distribute strategy. auto: multiworker when TF_CONFIG names a cluster, "
@@ -76,7 +79,8 @@ def _training(name: str):
                    "size is the global batch, split across replicas; only the chief writes the model.")
 def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
           embedding_dim, projection_dim, tied, dropout, sampled_softmax, seq_len, precision,
-          weight_average, batch_size, epochs, learning_rate, time_budget, seed, resume, strategy):
+          weight_average, batch_size, epochs, learning_rate, time_budget, seed, resume, replace_any,
+          strategy):
     """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
     budget = parse_duration(time_budget) if time_budget else None
     if budget is not None and budget <= 0:
@@ -97,7 +101,8 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
         raise click.UsageError(str(exc)) from None
     result = run_training(list(corpus), resolve_model(model_dir), cfg, model_options,
                           valid_args=list(valid) or None, resume=resume,
-                          auto_batch=batch_size is None, strategy=strategy, started=STARTED)
+                          auto_batch=batch_size is None, strategy=strategy, started=STARTED,
+                          replace_any=replace_any)
     s = result.summary
     ppl = f"{result.val_perplexity:.1f}" if result.val_perplexity is not None else "not measured"
     if result.kept:

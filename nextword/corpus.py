@@ -97,7 +97,13 @@ def _is_stream(path: Path) -> bool:
         mode = path.stat().st_mode
     except (OSError, ValueError):
         return False
-    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return True
+    if stat.S_ISCHR(mode) and os.path.realpath(path) in ("/dev/tty", os.ttyname(0) if os.isatty(0) else ""):
+        return True  # a terminal (/dev/stdin at a prompt): typed text, ended by Ctrl-D
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise CorpusError(f"{path} is a device, not a text file or a stream")
+    return False
 
 
 def _spool_stdin(spool_dir: str | None) -> Path:

@@ -52,7 +52,7 @@ def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
             # The fast variant keeps no offsets: less memory per token, and faster.
             for enc in tok.encode_batch_fast(batch, add_special_tokens=False):
                 ids = np.asarray(enc.ids, dtype=dtype)
-                ids.tofile(f)
+                _write(f, ids, out)
                 if counts is not None:
                     np.add(counts, np.bincount(ids, minlength=len(counts))[: len(counts)], out=counts)
                 n += len(ids)
@@ -73,6 +73,17 @@ def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
     return TokenFile(out, dtype, total, complete)
 
 
+def _write(f, ids: np.ndarray, name: Path) -> None:
+    """Append the ids to the open file `f`; an OSError (a full disk) names the file. (NumPy's
+    tofile raises one without errno or name, and can lose a short write silently.)"""
+    try:
+        f.write(ids.tobytes())
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(name)
+        raise
+
+
 def hold_out(tokens: TokenFile, count: int, blocks: int, train_out: Path,
              valid_out: Path) -> tuple[TokenFile, TokenFile]:
     """Split a token file into training and validation files: `blocks` blocks of
@@ -85,7 +96,7 @@ def hold_out(tokens: TokenFile, count: int, blocks: int, train_out: Path,
 
     def copy(start: int, stop: int, out) -> None:
         for at in range(start, stop, 1 << 20):
-            ids[at:min(stop, at + (1 << 20))].tofile(out)
+            _write(out, ids[at:min(stop, at + (1 << 20))], Path(out.name))
 
     with open(train_out, "wb") as train, open(valid_out, "wb") as valid:
         done = 0

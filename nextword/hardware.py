@@ -60,7 +60,7 @@ def _cc(cc: tuple[int, int]) -> str:
 def cpu_facts() -> Facts:
     """The CPU's model name and feature flags (Linux: /proc/cpuinfo; elsewhere, none
     known, which chooses float32)."""
-    model, flags = platform.processor(), frozenset()
+    model, flags = "", frozenset()
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -74,7 +74,7 @@ def cpu_facts() -> Facts:
                     break
     except OSError:
         pass
-    return Facts(model, flags)
+    return Facts(model or platform.processor(), flags)  # ("x86_64" on most Linux: a last resort)
 
 
 def training_facts() -> Facts:

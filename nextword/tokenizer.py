@@ -7,6 +7,8 @@ engine puts the user's case back on suggestions). Words below the frequency cut 
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -56,7 +58,12 @@ def train(texts: Iterable[str], vocab_size: int, min_count: int) -> Tokenizer:
 
 
 def save(tok: Tokenizer, path: Path) -> None:
-    tok.save(str(path))
+    try:
+        tok.save(str(path))
+    except Exception as exc:  # the Rust side raises a plain Exception, e.g. on a full disk
+        message = _first_line(exc)
+        code = errno.ENOSPC if "os error 28" in message else errno.EIO
+        raise OSError(code, os.strerror(code) if code == errno.ENOSPC else message, str(path)) from None
 
 
 def load(path: Path, text: str | None = None) -> Tokenizer:

@@ -63,7 +63,8 @@ def _log(msg: str) -> None:
 def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
           model_options: dict | None = None, valid_args: list[str] | None = None,
           resume: bool = False, auto_batch: bool = False, strategy: str = "auto",
-          started: float | None = None, log: Callable[[str], None] = _log) -> TrainResult:
+          started: float | None = None, log: Callable[[str], None] = _log,
+          replace_any: bool = False) -> TrainResult:
     """Train on `corpus_args` and write the model directory `model_dir`.
 
     `model_options` are ModelConfig fields (vocabulary size is set from the tokenizer).
@@ -72,8 +73,9 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
     `started` (time.monotonic) is when the time budget began: by default, now.
 
     What is kept: a model already in `model_dir` is replaced only by a validated model
-    with finite weights, and, when both were validated on the same text, only by a better
-    one. A directory that is not a model is never touched. One writer at a time.
+    with finite weights that beats the unigram baseline and, when both were trained on the
+    same corpus, the old model (`replace_any`: whatever its perplexity). A directory that is
+    not a model is never touched. One writer at a time.
     """
     started = started if started is not None else time.monotonic()
     deadline = started + cfg.time_budget if cfg.time_budget else None
@@ -85,25 +87,29 @@ def train(corpus_args: list[str], model_dir: Path, cfg: TrainConfig,
                             "stop on its own clock; use --epochs")
     if not chief:  # other workers train in step with the chief but write nothing
         return _train(corpus_args, model_dir, cfg, model_options, valid_args, resume, auto_batch,
-                      dist, False, started, deadline, log)
+                      dist, False, started, deadline, log, replace_any)
     artifact.check_writable(model_dir)
     with atomic.writer_lock(model_dir):
         for line in atomic.recover(model_dir):
             log(f"Note: {line}")
         atomic.check_destination(model_dir)
         return _train(corpus_args, model_dir, cfg, model_options, valid_args, resume, auto_batch,
-                      dist, True, started, deadline, log)
+                      dist, True, started, deadline, log, replace_any)
 
 
 def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_args, resume: bool,
            auto_batch: bool, dist, chief: bool, started: float, deadline: float | None,
-           log: Callable[[str], None]) -> TrainResult:
+           log: Callable[[str], None], replace_any: bool) -> TrainResult:
     n_workers = distribute.workers(dist)
     previous = _previous(model_dir) if resume else None
     existing = _existing(model_dir) if chief and not resume else None
 
     with atomic.work_dir() as work:
-        files = corpus.resolve(corpus_args, spool_dir=str(work))
+        # A model inside a corpus directory is not text to learn from.
+        files = [f for f in corpus.resolve(corpus_args, spool_dir=str(work))
+                 if model_dir not in Path(f).resolve().parents]
+        if not files:
+            raise CorpusError(f"no text files found in {' '.join(corpus_args)} (outside the model)")
         valid_files = corpus.resolve(valid_args, spool_dir=str(work)) if valid_args else []
         if previous is not None:
             tok = artifact.read_tokenizer(model_dir, previous["_model"], previous)
@@ -132,6 +138,9 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                                       deadline=_share(cfg, 0.05))
             if valid.count == 0:
                 raise CorpusError(f"{_describe(valid_files)}: no text to validate on (empty)")
+            if not valid.complete or valid.count > _valid_cap(cfg):
+                log(f"Note: under the time budget, validation uses the first "
+                    f"{min(valid.count, _valid_cap(cfg)):,} tokens of {_describe(valid_files)}")
         else:
             n_valid = min(max(2 * cfg.seq_len, int(tokens.count * cfg.val_fraction)), _valid_cap(cfg))
             if tokens.count < 2 * n_valid:
@@ -186,7 +195,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
             train_tokens=train_span[1] - train_span[0], valid_tokens=valid_span[1] - valid_span[0],
             epochs_done=prior.epochs_done, val_perplexity=prior.val_perplexity,
             unigram_perplexity=unigram, parameters=model_cfg.parameter_count())
-        to_beat, bar = _bar(there, summary, vocab)
+        to_beat, bar = _bar(there, summary, vocab, replace_any)
+        saved = _Saved()
 
         def save(epochs_done: int, ppl: float | None) -> None:
             summary.epochs_done = epochs_done
@@ -204,14 +214,14 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                 casing.save(display, tmp)
 
             try:
-                artifact.write(model_dir, config, tok, model_mod.export_weights(net, model_cfg), extra)
+                artifact.write(model_dir, config, tok, model_mod.export_weights(net, model_cfg), extra,
+                               committed=lambda: saved.commit(ppl))
             except NonFiniteWeights as exc:
-                raise TrainingDiverged(f"training diverged ({exc}); "
-                                       f"{_kept(model_dir, there, checkpoint)}") from None
+                raise TrainingDiverged(f"training diverged ({exc}); {saved.kept(model_dir, there)}") from None
             except OSError as exc:
                 raise ModelError(f"cannot save the model to {model_dir}: {exc.strerror or exc}"
                                  + (f" ({exc.filename})" if exc.filename else "")
-                                 + f"; {_kept(model_dir, there, checkpoint)}") from None
+                                 + f"; {saved.kept(model_dir, there)}") from None
 
         log(f"Training on {summary.train_tokens:,} tokens (validation {summary.valid_tokens:,}), "
             f"vocabulary {vocab:,}, {model_cfg.parameter_count():,} parameters, "
@@ -235,20 +245,17 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                     initial_epoch=prior.epochs_done, validation_data=valid_ds, callbacks=callbacks,
                     shuffle=False, verbose=0)
         except KeyboardInterrupt as exc:
-            unvalidated = False
-            if checkpoint.saved_epochs == 0 and there is None and chief:
+            if not saved.count and there is None and chief:
                 # Nothing to lose at the destination: keep what was learned, unvalidated.
                 with contextlib.suppress(TrainingDiverged):
                     save(prior.epochs_done, None)
-                    unvalidated = True
-            message = _interrupted_message(model_dir, checkpoint, summary, there, unvalidated)
             code = 143 if isinstance(exc, Terminated) else 130
-            raise TrainingInterrupted(message, exit_code=code) from None
+            raise TrainingInterrupted(saved.interrupted(model_dir, there, summary), exit_code=code) from None
         if diverged.reason is not None:
-            raise TrainingDiverged(f"training diverged ({diverged.reason}); lower --learning-rate. "
-                                   + _kept(model_dir, there, checkpoint))
+            raise TrainingDiverged(f"training diverged ({diverged.reason}; lower --learning-rate): "
+                                   + saved.kept(model_dir, there))
         kept = None
-        if checkpoint.saved_epochs == 0:
+        if not saved.count:
             if there is None:
                 save(progress.epoch + 1, checkpoint.best)
             else:
@@ -259,7 +266,10 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                                    else "early stopping")
     if chief and kept is None:
         reason = summary.stopped_because
-        artifact.update_config(model_dir, lambda c: c["summary"].update(stopped_because=reason))
+        try:
+            artifact.update_config(model_dir, lambda c: c["summary"].update(stopped_because=reason))
+        except OSError as exc:  # the model is saved; only this detail of its summary is not
+            log(f"Warning: could not record why training stopped in {model_dir}: {exc.strerror or exc}")
     return TrainResult(model_dir, checkpoint.run_best if kept else checkpoint.best, summary,
                        wrote_model=chief and kept is None, kept=kept)
 
@@ -305,12 +315,12 @@ def _existing(model_dir: Path) -> dict | None:
         return {"summary": {}, "model": {}}
 
 
-def _bar(there: dict | None, summary: Summary, vocab: int) -> tuple[float | None, str]:
+def _bar(there: dict | None, summary: Summary, vocab: int, replace_any: bool) -> tuple[float | None, str]:
     """The validation perplexity a new model must beat to replace the model `there`, and
     what it is: that model's own if it was validated on the same text (the perplexities
     compare), and in any case the unigram baseline of this run's validation text (a model
     that does not beat it has learned nothing worth replacing a model with)."""
-    if there is None:
+    if there is None or replace_any:
         return None, ""
     before = artifact.summary(there).val_perplexity
     if before is not None and _same_text(there, summary, vocab) and before <= summary.unigram_perplexity:
@@ -320,28 +330,18 @@ def _bar(there: dict | None, summary: Summary, vocab: int) -> tuple[float | None
 
 def _same_text(there: dict, summary: Summary, vocab: int) -> bool:
     """Whether validation perplexities of the model `there` and of this run compare: the
-    same corpus and vocabulary, so validation samples the same text (a time budget may
-    hold out fewer tokens, so the held-out share is not compared, only the total)."""
+    same corpus (and --valid) files. Vocabulary and held-out sample may differ a little
+    (a time budget reads less text, holds out fewer tokens): then the comparison is only
+    close, and it errs towards keeping the model that is there (--replace overrides)."""
     before = artifact.summary(there)
-    return (before.corpus == summary.corpus and before.valid == summary.valid
-            and there.get("model", {}).get("vocab_size") == vocab
-            and (before.train_tokens == summary.train_tokens if summary.valid else
-                 before.train_tokens + before.valid_tokens == summary.train_tokens + summary.valid_tokens))
-
-
-def _kept(model_dir: Path, there: dict | None, checkpoint: BestCheckpoint) -> str:
-    if checkpoint.saved_epochs > 0:
-        return (f"the best model before it (validation perplexity {checkpoint.best:.1f}) "
-                f"is in {model_dir}")
-    if there is not None:
-        return f"the model that was in {model_dir} is kept unchanged"
-    return "nothing was saved"
+    return before.corpus == summary.corpus and before.valid == summary.valid
 
 
 def _not_better_message(model_dir: Path, bar: str, checkpoint: BestCheckpoint) -> str:
     got = ("no validated model" if checkpoint.run_best is None
            else f"validation perplexity {checkpoint.run_best:.1f}")
-    return f"kept the model already in {model_dir}: this run reached {got}, not better than {bar}"
+    return (f"kept the model already in {model_dir}: this run reached {got}, not better than "
+            f"{bar} (--replace replaces it anyway)")
 
 
 def _describe(files: list[Path]) -> str:
@@ -436,16 +436,37 @@ def _unigram_perplexity(train_counts: np.ndarray, valid_counts: np.ndarray) -> f
     return float(math.exp(-(valid_counts * np.log(probs)).sum() / max(1, valid_counts.sum())))
 
 
-def _interrupted_message(model_dir: Path, checkpoint: BestCheckpoint, summary: Summary,
-                         there: dict | None, unvalidated: bool) -> str:
-    if checkpoint.saved_epochs > 0:
-        kept = (f"the best model so far (validation perplexity {checkpoint.best:.1f}, "
-                f"epoch {summary.epochs_done}) is in {model_dir}")
-    elif unvalidated:
-        kept = f"the model as trained so far (not yet validated) is in {model_dir}"
-    elif there is not None:
-        return (f"interrupted before this run had a validated model; the model that was in "
-                f"{model_dir} is kept unchanged")
-    else:
-        return "interrupted before anything could be saved; nothing was written"
-    return f"interrupted; {kept}. Continue with: nextword train -m {model_dir} --resume CORPUS..."
+@dataclass
+class _Saved:
+    """What this run has put at the model path so far (set the moment a swap commits, so
+    the messages are right even if Ctrl-C comes right after)."""
+
+    count: int = 0                  # validated models saved
+    best: float | None = None       # the validation perplexity of the last one
+    unvalidated: bool = False       # a model saved before any validation (nothing was there)
+
+    def commit(self, ppl: float | None) -> None:
+        if ppl is None:
+            self.unvalidated = True
+        else:
+            self.count, self.best = self.count + 1, ppl
+
+    def kept(self, model_dir: Path, there: dict | None) -> str:
+        if self.count:
+            return f"the best model before it (validation perplexity {self.best:.1f}) is in {model_dir}"
+        if there is not None:
+            return f"the model that was in {model_dir} is kept unchanged"
+        return "nothing was saved"
+
+    def interrupted(self, model_dir: Path, there: dict | None, summary: Summary) -> str:
+        if self.count:
+            kept = (f"the best model so far (validation perplexity {self.best:.1f}, "
+                    f"epoch {summary.epochs_done}) is in {model_dir}")
+        elif self.unvalidated:
+            kept = f"the model as trained so far (not yet validated) is in {model_dir}"
+        elif there is not None:
+            return (f"interrupted before this run had a validated model; the model that was in "
+                    f"{model_dir} is kept unchanged")
+        else:
+            return "interrupted before anything could be saved; nothing was written"
+        return f"interrupted; {kept}. Continue with: nextword train -m {model_dir} --resume CORPUS..."

@@ -5,6 +5,7 @@ atomically for readers, by one writer at a time; leftovers of a killed run are c
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -269,29 +270,123 @@ def test_a_second_writer_is_refused(model_copy, corpus):
 
 
 def test_leftovers_of_killed_runs_are_removed_and_nothing_else(tmp_path, corpus, monkeypatch):
+    import fcntl
+
     temp = tmp_path / "temp"
     temp.mkdir()
     monkeypatch.setattr("tempfile.tempdir", str(temp))
-    dead = temp / "nextword-killed"
-    dead.mkdir()
-    (dead / "corpus.bin").write_bytes(b"\0" * 10)
-    (dead / "nextword.pid").write_text("999999999\n")  # no such process
-    alive = temp / "nextword-running"
-    alive.mkdir()
-    (alive / "nextword.pid").write_text(f"{os.getpid()}\n")
-    foreign = temp / "nextword-notes"
-    foreign.mkdir()
-    half = tmp_path / ".m.tmp-abc"
+    long_ago = time.time() - 3600
+
+    def work_folder(name, pid_file=True):
+        folder = temp / name
+        folder.mkdir()
+        (folder / "corpus.bin").write_bytes(b"\0" * 10)
+        if pid_file:
+            (folder / "nextword.pid").write_text("12345\n")
+        os.utime(folder, (long_ago, long_ago))  # older than a run that is only starting
+        return folder
+
+    dead = work_folder("nextword-killed")            # its process is gone: the lock is free
+    alive = work_folder("nextword-running")          # a live run holds its lock
+    held = os.open(alive / "nextword.pid", os.O_RDONLY)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    foreign = work_folder("nextword-notes", pid_file=False)
+    half = tmp_path / ".m.tmp-abcd1234"               # a save killed half-way
     half.mkdir()
     (half / "weights.npz").write_bytes(b"partial")
-    users = tmp_path / ".m.tmp-mine"
+    users = tmp_path / ".m.tmp-mine"                  # not a name nextword makes
     users.mkdir()
-    (users / "diary.txt").write_text("dear diary")
-    result = run("train", corpus, "-m", tmp_path / "m", *FAST)
+    (users / "weights.npz").write_text("the user's")
+    other = tmp_path / ".m.old-1.tmp-abcd1234"        # another model's ("m.old-1") leftover
+    other.mkdir()
+    (other / "config.json").write_text("{}")
+    try:
+        result = run("train", corpus, "-m", tmp_path / "m", *FAST)
+    finally:
+        os.close(held)
     assert result.exit_code == 0, result.stderr
     assert not dead.exists() and not half.exists()
-    assert alive.exists() and foreign.exists() and (users / "diary.txt").exists()
-    assert sorted(p.name for p in temp.iterdir()) == ["nextword-notes", "nextword-running"]
+    assert alive.exists() and foreign.exists() and users.exists() and other.exists()
+    ours = sorted(p.name for p in temp.iterdir() if p.name.startswith("nextword-"))
+    assert ours == ["nextword-notes", "nextword-running"]  # (TensorFlow leaves autograph files)
+
+
+def test_a_model_set_aside_is_restored_into_an_empty_directory(model_dir, tmp_path, corpus):
+    dest = tmp_path / "m"
+    write_variant(model_dir, dest, 1.0)
+    aside = tmp_path / ".m.old-abcd1234"
+    os.rename(dest, aside)        # killed between the two renames of a swap ...
+    dest.mkdir()                  # ... then a script ran `mkdir -p m`
+    assert artifact.load(dest).config["summary"]["trained_at"] == "variant 1.0"
+    assert_one_error(run("train", corpus, "-m", dest, *FAST, "--learning-rate", "1e30"), "diverged")
+    assert not aside.exists() and artifact.load(dest).config["summary"]["trained_at"] == "variant 1.0"
+
+
+def test_a_symlinked_model_path_writes_through_the_link(tmp_path, corpus):
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert run("train", corpus, "-m", link, *LEARNS).exit_code == 0
+    assert link.is_symlink() and (real / "weights.npz").exists()
+
+
+def test_sigterm_keeps_the_model_that_was_there_and_exits_143(model_copy, corpus, monkeypatch):
+    from nextword.errors import Terminated
+
+    before = snapshot(model_copy)
+    interrupt_at_step(monkeypatch, 3, Terminated)
+    result = run("train", corpus, "-m", model_copy, *FAST)
+    assert result.exit_code == 143 and "kept unchanged" in result.stderr
+    assert snapshot(model_copy) == before
+
+
+def test_an_interrupt_right_after_the_swap_says_the_new_model_is_there(tmp_path, corpus, monkeypatch):
+    calls = []
+
+    def interrupted_sync(path):
+        if not calls:
+            calls.append(path)
+            raise KeyboardInterrupt  # Ctrl-C lands just after the swap committed
+
+    monkeypatch.setattr(atomic, "_sync_dir", interrupted_sync)
+    result = run("train", corpus, "-m", tmp_path / "m", *LEARNS)
+    assert result.exit_code == 130 and "best model so far" in result.stderr, result.stderr
+    assert Predictor.load(tmp_path / "m").suggest("the ")
+
+
+def test_nan_weights_are_never_written(model_dir, tmp_path):
+    from nextword.errors import NonFiniteWeights
+
+    snap = artifact.load(model_dir)
+    arrays = {**snap.weights, "embedding": snap.weights["embedding"] * np.inf}
+    with pytest.raises(NonFiniteWeights):
+        artifact.write(tmp_path / "m", {"format_version": 1}, snap.tokenizer, arrays)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_while_saving_the_tokenizer_or_encoding_is_one_error_line(
+        model_copy, corpus, monkeypatch, tmp_path):
+    from nextword import data, tokenizer
+
+    before = snapshot(model_copy)
+
+    def full_tokenizer(self, path):
+        raise Exception("No space left on device (os error 28)")  # what the Rust side raises
+
+    monkeypatch.setattr(tokenizer.Tokenizer, "save", full_tokenizer)
+    assert_one_error(run("train", corpus, "-m", model_copy, *LEARNS), "No space left on device")
+    assert snapshot(model_copy) == before
+    monkeypatch.undo()
+
+    class FullFile(io.BufferedWriter):
+        def write(self, b):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(data, "open", lambda path, mode: FullFile(io.FileIO(path, mode)), raising=False)
+    result = run("train", corpus, "-m", tmp_path / "new", *FAST)
+    assert_one_error(result, "no space left on device while writing")
+    assert "corpus.bin" in result.stderr and "TMPDIR" in result.stderr
 
 
 # --- wrong numbers and tracebacks where one Error line belongs --------------------------

@@ -129,8 +129,11 @@ def test_resume_continues_from_the_saved_model(model_copy, trained, structured_c
     # The saved model's own arithmetic is used, and recorded, whatever the flags say.
     assert config["training"]["precision"] == "mixed_bfloat16"
     summary = artifact.summary(config)
-    assert summary.epochs_done == first.summary.epochs_done + 1
-    assert summary.val_perplexity <= first.val_perplexity  # same text: only a better model replaces it
+    if "Model not replaced" in result.stdout:  # same text: only a better model replaces it
+        assert summary.epochs_done == first.summary.epochs_done and "not better than its" in result.stdout
+    else:
+        assert summary.epochs_done == first.summary.epochs_done + 1
+        assert summary.val_perplexity < first.val_perplexity
 
 
 @pytest.mark.slow
