@@ -119,19 +119,20 @@ PLAIN_MODEL = dict(tied=False)
 PLAIN_TRAINING = dict(precision="float32", sampled_softmax=0, weight_average=False)
 # name: (batch, model options, training options, XLA[, unroll]); all but `defaults` start
 # from plain. nextword unrolls windows of up to train.UNROLL_MAX tokens, so plain does too.
-F32, BF16 = {"precision": "float32"}, {"precision": "mixed_bfloat16"}
+F32, BF16, EXACT = {"precision": "float32"}, {"precision": "mixed_bfloat16"}, {"sampled_softmax": 0}
 CONFIGS = {
     "defaults": (64, {}, {}, False),
     # The defaults with the other arithmetic forced (what `auto` would give on the other
-    # kind of CPU, as far as one machine can tell).
+    # kind of CPU, as far as one machine can tell), and with one default changed.
     "defaults-float32": (64, {}, F32, False),
     "defaults-bf16": (64, {}, BF16, False),
-    "defaults-float32+sampled1024": (64, {}, {**F32, "sampled_softmax": 1024}, False),
-    "defaults-float32+sampled2048": (64, {}, {**F32, "sampled_softmax": 2048}, False),
+    "defaults-exact": (64, {}, EXACT, False),
+    "defaults-float32-exact": (64, {}, {**F32, **EXACT}, False),
+    "defaults-bf16-exact": (64, {}, {**BF16, **EXACT}, False),
+    "defaults+batch128": (128, {}, {}, False),
     "defaults-float32+batch128": (128, {}, F32, False),
-    "defaults-float32+sampled1024+batch128": (128, {}, {**F32, "sampled_softmax": 1024}, False),
-    "defaults-bf16+sampled1024": (64, {}, {**BF16, "sampled_softmax": 1024}, False),
     "defaults-bf16+batch128": (128, {}, BF16, False),
+    "defaults+sampled2048": (64, {}, {"sampled_softmax": 2048}, False),
     "plain": (64, PLAIN_MODEL, PLAIN_TRAINING, False),
     "plain-loop": (64, PLAIN_MODEL, PLAIN_TRAINING, False, False),
     "tied": (64, {}, PLAIN_TRAINING, False),

@@ -45,10 +45,10 @@ def _training(name: str):
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Dropout after the embedding and each LSTM layer (variational: one mask per "
                    "window). [default: by corpus size, 0.6 up to 1M tokens, down to 0.2 at 100M]")
-@click.option("--sampled-softmax", type=click.IntRange(0), default=_training("sampled_softmax"),
-              show_default=True,
-              help="Train with a sampled softmax over N words per step (0 = exact); "
-                   "validation and prediction always use the exact softmax.")
+@click.option("--sampled-softmax", type=click.IntRange(0), default=None,
+              help="Train with a sampled softmax over N words per step (0 = exact); validation and "
+                   "prediction always use the exact softmax. [default: 1024 when the vocabulary has "
+                   "more than 4,096 words, else exact]")
 @click.option("--seq-len", type=click.IntRange(2), default=_training("seq_len"), show_default=True,
               help="Tokens per training window (backpropagation through time).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_training("precision"),

@@ -73,7 +73,9 @@ class TrainConfig:
     seed: int = 0
     vocab_size: int = 20000
     min_count: int = 2
-    sampled_softmax: int = 0  # negative words per training step; 0 = exact softmax
+    # Words sampled per training step for the softmax; 0 = exact. None (the default) is
+    # resolved before training, and saved resolved: train.default_sampled_softmax.
+    sampled_softmax: int | None = None
     # Validate and keep an exponential moving average of the weights over about half an
     # epoch (see train.average_momentum) instead of the weights as last updated.
     weight_average: bool = True
@@ -118,7 +120,7 @@ def to_dict(obj) -> dict:
 
 # What a field missing from an older config.json meant: the settings before it existed.
 LEGACY = {"ModelConfig": {"tied": False, "projection_dim": 0},
-          "TrainConfig": {"precision": "float32", "weight_average": False}}
+          "TrainConfig": {"precision": "float32", "weight_average": False, "sampled_softmax": 0}}
 
 
 def from_dict(cls, data: dict):

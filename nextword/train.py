@@ -166,6 +166,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         facts = hardware.training_facts()
         if previous is None:
             cfg = _resolve_precision(cfg, facts, log)
+        if cfg.sampled_softmax is None:
+            cfg = replace(cfg, sampled_softmax=default_sampled_softmax(vocab))
         keras.utils.set_random_seed(cfg.seed)
         with dist.scope():
             if previous is not None:
@@ -173,7 +175,7 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                 net = _load_keras(model_dir)
                 # The saved model keeps its arithmetic and optimizer: record what is used.
                 cfg = replace(cfg, precision=net.dtype_policy.name,
-                              weight_average=bool(net.optimizer.use_ema))
+                              weight_average=bool(net.optimizer.use_ema), sampled_softmax=net.sampled)
             else:
                 options = {k: v for k, v in (model_options or {}).items() if v is not None}
                 options.setdefault("dropout", default_dropout(train_span[1] - train_span[0]))
@@ -394,12 +396,22 @@ def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
         unroll = cfg.seq_len <= UNROLL_MAX and not gpu
     if cfg.precision == "auto":
         cfg = replace(cfg, precision=hardware.choose_precision(hardware.training_facts()).precision)
+    if cfg.sampled_softmax is None:
+        cfg = replace(cfg, sampled_softmax=default_sampled_softmax(model_cfg.vocab_size))
     net = model_mod.build(model_cfg, sampled=cfg.sampled_softmax, precision=cfg.precision, unroll=unroll)
     # The loss is the model's own (compute_loss): sampled or exact softmax.
     net.compile(optimizer=keras.optimizers.Adam(
         cfg.learning_rate, global_clipnorm=cfg.clipnorm, use_ema=cfg.weight_average,
         ema_momentum=average_momentum(steps_per_epoch)), jit_compile=jit_compile)
     return net
+
+
+def default_sampled_softmax(vocab: int) -> int:
+    """Words sampled per step when none is given: 1,024 for a vocabulary of more than
+    4,096 words, else the exact softmax (small outputs cost little). Measured on WikiText-2
+    (8,173 words, ten minutes, Intel Xeon with AMX, bfloat16): 7,517 tokens/s and test
+    perplexity 128.1, against 4,645 and 134.5 exact (README: Training speed and quality)."""
+    return 1024 if vocab > 4096 else 0
 
 
 def default_dropout(train_tokens: int) -> float:

@@ -55,3 +55,10 @@ def test_a_gpu_gets_layers_that_keras_runs_on_cudnn():
         assert lstm.cell.recurrent_dropout == 0 and lstm.cell.use_bias
     on_cpu = new_model(cfg, TrainConfig(precision="float32"), 100, gpu=False)
     assert all(lstm.unroll for lstm in on_cpu.lstms)
+
+
+def test_training_records_the_arithmetic_auto_chose(model_dir):
+    from nextword import artifact
+
+    recorded = artifact.read_config(model_dir)["training"]["precision"]
+    assert recorded == choose_precision(cpu_facts()).precision  # never "auto" in a model

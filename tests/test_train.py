@@ -122,12 +122,14 @@ def test_invalid_utf8_is_replaced_with_a_warning(tmp_path):
 def test_resume_continues_from_the_saved_model(model_copy, trained, structured_corpus):
     _, first = trained
     copy = model_copy
+    saved = artifact.read_config(copy)["training"]["precision"]  # what auto chose here
+    other = "float32" if saved == "mixed_bfloat16" else "mixed_bfloat16"
     result = run_train([str(structured_corpus), "-m", str(copy), "--resume", "--epochs", "1",
-                        "--batch-size", "16", "--seq-len", "20", "--precision", "float32"])
+                        "--batch-size", "16", "--seq-len", "20", "--precision", other])
     assert result.exit_code == 0, result.stderr
     config = artifact.read_config(copy)
     # The saved model's own arithmetic is used, and recorded, whatever the flags say.
-    assert config["training"]["precision"] == "mixed_bfloat16"
+    assert config["training"]["precision"] == saved
     summary = artifact.summary(config)
     if "Model not replaced" in result.stdout:  # same text: only a better model replaces it
         assert summary.epochs_done == first.summary.epochs_done and "not better than its" in result.stdout
