@@ -54,7 +54,8 @@ def assert_error(result, fragment):
 
 def test_train_with_defaults_writes_the_default_location(tmp_path, isolated_model_path):
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
-    result = run_train([str(corpus), "--units", "16", "--embedding-dim", "8", "--epochs", "1"])
+    result = run_train([str(corpus), "--units", "16", "--embedding-dim", "8", "--epochs", "1",
+                        "--seq-len", "10"])
     assert result.exit_code == 0, result.output + result.stderr
     assert f"Model written to {isolated_model_path}" in result.output
     assert CliRunner().invoke(cli, ["info"]).exit_code == 0
@@ -114,7 +115,7 @@ def test_invalid_utf8_is_replaced_with_a_warning(tmp_path):
     corpus.write_bytes(corpus.read_bytes() + b"caf\xe9 na\xefve\n")
     model = tmp_path / "m"
     result = run_train([str(corpus), "-m", str(model), "--units", "8", "--embedding-dim", "8",
-                        "--epochs", "1"])
+                        "--seq-len", "10", "--epochs", "1"])
     assert result.exit_code == 0, result.stderr
     assert "replaced 2 invalid UTF-8 byte(s)" in result.stderr
 
@@ -162,7 +163,7 @@ def test_ctrl_c_keeps_the_best_model_and_says_how_to_resume(tmp_path):
 def test_stop_reason_reports_the_epoch_limit(tmp_path):
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
     result = run_train([str(corpus), "-m", str(tmp_path / "m"), "--units", "8", "--embedding-dim", "8",
-                        "--epochs", "2"])
+                        "--seq-len", "10", "--epochs", "2"])
     assert result.exit_code == 0, result.stderr
     assert "stopped by epochs" in result.stdout
     assert artifact.summary(artifact.read_config(tmp_path / "m")).stopped_because == "epochs"
