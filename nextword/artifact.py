@@ -78,6 +78,9 @@ def write(path: Path, config: dict, tok, arrays: dict[str, np.ndarray],
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=atomic.sibling(path, "tmp-"), dir=path.parent))
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # as mkdir would make it, not mkdtemp's private 0700
         tokenizer_mod.save(tok, tmp / TOKENIZER)
         np.savez(tmp / WEIGHTS, **arrays)
         if extra is not None:
