@@ -24,7 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import __version__, artifact, atomic, casing, corpus, data, distribute, hardware, tokenizer
+from . import __version__, artifact, atomic, casing, corpus, data, distribute, hardware, replacement
+from . import tokenizer
 from . import model as model_mod
 from .callbacks import BestCheckpoint, Progress, StopOnDivergence, TimeBudget
 from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
@@ -102,7 +103,7 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
            log: Callable[[str], None], replace_any: bool) -> TrainResult:
     n_workers = distribute.workers(dist)
     previous = _previous(model_dir) if resume else None
-    existing = _existing(model_dir) if chief and not resume else None
+    existing = replacement.existing(model_dir) if chief and not resume else None
 
     with atomic.work_dir() as work:
         # A model inside a corpus directory is not text to learn from.
@@ -197,8 +198,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
             train_tokens=train_span[1] - train_span[0], valid_tokens=valid_span[1] - valid_span[0],
             epochs_done=prior.epochs_done, val_perplexity=prior.val_perplexity,
             unigram_perplexity=unigram, parameters=model_cfg.parameter_count())
-        to_beat, bar = _bar(there, summary, vocab, replace_any)
-        saved = _Saved()
+        to_beat, bar = replacement.bar(there, summary, vocab, replace_any)
+        saved = replacement.Saved()
 
         def save(epochs_done: int, ppl: float | None) -> None:
             summary.epochs_done = epochs_done
@@ -261,7 +262,7 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
             if there is None:
                 save(progress.epoch + 1, checkpoint.best)
             else:
-                kept = _not_better_message(model_dir, bar, checkpoint)
+                kept = replacement.not_better_message(model_dir, bar, checkpoint)
         # epochs_done is the best (saved) epoch; the reason depends on the last one run.
         summary.stopped_because = ("time budget" if budget is not None and budget.triggered
                                    else "epochs" if progress.epoch + 1 >= prior.epochs_done + cfg.epochs
@@ -304,46 +305,6 @@ def _valid_cap(cfg: TrainConfig) -> int:
     """Most validation tokens: under a time budget, about 1,000 per second of it (at least
     a few windows), so one validation pass stays a small share of the budget."""
     return max(4 * cfg.seq_len, int(1000 * cfg.time_budget)) if cfg.time_budget else 1 << 62
-
-
-def _existing(model_dir: Path) -> dict | None:
-    """The readable config of the model already at `model_dir` (a new run may replace it),
-    or None; a model this nextword cannot read counts as a model with no perplexity."""
-    if not atomic.is_model_dir(model_dir):
-        return None
-    try:
-        return artifact.read_config(model_dir)
-    except ModelError:
-        return {"summary": {}, "model": {}}
-
-
-def _bar(there: dict | None, summary: Summary, vocab: int, replace_any: bool) -> tuple[float | None, str]:
-    """The validation perplexity a new model must beat to replace the model `there`, and
-    what it is: that model's own if it was validated on the same text (the perplexities
-    compare), and in any case the unigram baseline of this run's validation text (a model
-    that does not beat it has learned nothing worth replacing a model with)."""
-    if there is None or replace_any:
-        return None, ""
-    before = artifact.summary(there).val_perplexity
-    if before is not None and _same_text(there, summary, vocab) and before <= summary.unigram_perplexity:
-        return before, f"its {before:.1f} on the same text"
-    return summary.unigram_perplexity, f"the unigram baseline {summary.unigram_perplexity:.1f}"
-
-
-def _same_text(there: dict, summary: Summary, vocab: int) -> bool:
-    """Whether validation perplexities of the model `there` and of this run compare: the
-    same corpus (and --valid) files. Vocabulary and held-out sample may differ a little
-    (a time budget reads less text, holds out fewer tokens): then the comparison is only
-    close, and it errs towards keeping the model that is there (--replace overrides)."""
-    before = artifact.summary(there)
-    return before.corpus == summary.corpus and before.valid == summary.valid
-
-
-def _not_better_message(model_dir: Path, bar: str, checkpoint: BestCheckpoint) -> str:
-    got = ("no validated model" if checkpoint.run_best is None
-           else f"validation perplexity {checkpoint.run_best:.1f}")
-    return (f"kept the model already in {model_dir}: this run reached {got}, not better than "
-            f"{bar} (--replace replaces it anyway)")
 
 
 def _describe(files: list[Path]) -> str:
@@ -448,37 +409,3 @@ def _unigram_perplexity(train_counts: np.ndarray, valid_counts: np.ndarray) -> f
     return float(math.exp(-(valid_counts * np.log(probs)).sum() / max(1, valid_counts.sum())))
 
 
-@dataclass
-class _Saved:
-    """What this run has put at the model path so far (set the moment a swap commits, so
-    the messages are right even if Ctrl-C comes right after)."""
-
-    count: int = 0                  # validated models saved
-    best: float | None = None       # the validation perplexity of the last one
-    unvalidated: bool = False       # a model saved before any validation (nothing was there)
-
-    def commit(self, ppl: float | None) -> None:
-        if ppl is None:
-            self.unvalidated = True
-        else:
-            self.count, self.best = self.count + 1, ppl
-
-    def kept(self, model_dir: Path, there: dict | None) -> str:
-        if self.count:
-            return f"the best model before it (validation perplexity {self.best:.1f}) is in {model_dir}"
-        if there is not None:
-            return f"the model that was in {model_dir} is kept unchanged"
-        return "nothing was saved"
-
-    def interrupted(self, model_dir: Path, there: dict | None, summary: Summary) -> str:
-        if self.count:
-            kept = (f"the best model so far (validation perplexity {self.best:.1f}, "
-                    f"epoch {summary.epochs_done}) is in {model_dir}")
-        elif self.unvalidated:
-            kept = f"the model as trained so far (not yet validated) is in {model_dir}"
-        elif there is not None:
-            return (f"interrupted before this run had a validated model; the model that was in "
-                    f"{model_dir} is kept unchanged")
-        else:
-            return "interrupted before anything could be saved; nothing was written"
-        return f"interrupted; {kept}. Continue with: nextword train -m {model_dir} --resume CORPUS..."
