@@ -88,7 +88,7 @@ def write(path: Path, config: dict, tok, arrays: dict[str, np.ndarray],
         config = {**config, "files": {name: _digest(tmp / name) for name in sorted(os.listdir(tmp))}}
         (tmp / CONFIG).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
         for name in os.listdir(tmp):
-            _fsync(tmp / name)
+            atomic.sync(tmp / name)
         atomic.swap_in(tmp, path, committed)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)  # (after a swap: gone, or the old model)
@@ -109,8 +109,9 @@ def update_config(path: Path, change: Callable[[dict], None]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(json.dumps(config, indent=2) + "\n")
-        _fsync(tmp)
+        atomic.sync(tmp)
         os.replace(tmp, file)
+        atomic.sync_dir(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -130,16 +131,6 @@ def _digest(file: Path) -> dict:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return {"bytes": file.stat().st_size, "sha256": h.hexdigest()}
-
-
-def _fsync(file: Path) -> None:
-    if os.name == "nt":
-        return  # Windows flushes only through a writable handle; not worth one here
-    fd = os.open(file, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def check_writable(path: Path) -> None:

@@ -117,6 +117,10 @@ def writer_lock(dest: Path) -> Iterator[None]:
         except FileNotFoundError:
             same = False  # the previous holder removed it as we opened it: take the new one
         if same:
+            if not re.fullmatch(rb"(\d+\n)?", os.pread(fd, 64, 0)):
+                os.close(fd)  # someone else's file of that name: never truncate or remove it
+                raise ModelError(f"{path} exists and is not nextword's lock file; move it away "
+                                 f"to train into {dest}")
             break
         os.close(fd)
     try:
@@ -153,7 +157,7 @@ def swap_in(new: Path, dest: Path, committed: Callable[[], None] = lambda: None)
                 os.rename(old, dest)
                 raise
         committed()
-    _sync_dir(dest.parent)
+    sync_dir(dest.parent)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -260,16 +264,23 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-def _sync_dir(path: Path) -> None:
-    """Make a rename in `path` durable (a power cut after it keeps it)."""
+def sync(path: Path) -> None:
+    """Write `path` (a file, or a directory's entries) through to the disk, so that a
+    power cut after this keeps it. Windows flushes only through a writable handle: skipped."""
     if os.name == "nt":
         return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sync_dir(path: Path) -> None:
+    """Make a rename in `path` durable where the file system can (some cannot sync a
+    directory: the rename itself has happened, which is what matters most)."""
     with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync(path)
 
 
 @contextlib.contextmanager

@@ -137,7 +137,6 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best = best
         self.max_loss = max_loss  # a validation loss above this is divergence, never saved
         self.run_best: float | None = None  # the best of this run, saved or not
-        self.saved_epochs = 0
         self.save_seconds = 0.0  # how long the last save took
 
     def on_epoch_end(self, epoch, logs=None):
@@ -151,7 +150,6 @@ class BestCheckpoint(keras.callbacks.Callback):
             start = time.monotonic()
             self.save(epoch + 1, ppl)
             self.save_seconds = time.monotonic() - start
-            self.saved_epochs += 1
 
 
 class StopOnDivergence(keras.callbacks.Callback):

@@ -269,6 +269,13 @@ def test_a_second_writer_is_refused(model_copy, corpus):
     assert not (model_copy.parent / ".model-copy.lock").exists()  # released: gone
 
 
+def test_a_users_file_named_like_the_lock_is_left_alone(tmp_path, corpus):
+    mine = tmp_path / ".m.lock"
+    mine.write_text("my own notes\n")
+    assert_one_error(run("train", corpus, "-m", tmp_path / "m", *FAST), "not nextword's lock file")
+    assert mine.read_text() == "my own notes\n" and not (tmp_path / "m").exists()
+
+
 def test_leftovers_of_killed_runs_are_removed_and_nothing_else(tmp_path, corpus, monkeypatch):
     import fcntl
 
@@ -349,7 +356,7 @@ def test_an_interrupt_right_after_the_swap_says_the_new_model_is_there(tmp_path,
             calls.append(path)
             raise KeyboardInterrupt  # Ctrl-C lands just after the swap committed
 
-    monkeypatch.setattr(atomic, "_sync_dir", interrupted_sync)
+    monkeypatch.setattr(atomic, "sync_dir", interrupted_sync)
     result = run("train", corpus, "-m", tmp_path / "m", *FAST)
     assert result.exit_code == 130 and "best model so far" in result.stderr, result.stderr
     assert Predictor.load(tmp_path / "m").suggest("the ")
