@@ -16,7 +16,7 @@ import numpy as np
 
 from . import artifact, casing, sampling
 from . import tokenizer as tokenizer_mod
-from .engine import Engine
+from .predictors.lstm import Engine
 from .paths import default_model_dir
 
 # Predictions read only the end of the text: an LSTM's state keeps little from more than a

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from nextword.artifact import expected_shapes
 from nextword.cli import cli
 from nextword.config import ModelConfig
-from nextword.engine import Engine
+from nextword.predictors.lstm import Engine
 from nextword.evaluate import KSR_WORD, keystroke_savings, ksr_from, token_scores
 from nextword.ngram import KneserNey
 
