@@ -22,7 +22,7 @@ import nextword
 from corpora import longrange
 from nextword.cli import parse_duration
 from nextword.config import TrainConfig
-from nextword.ngram import KneserNey
+from nextword.ngram_build import kneser_ney
 from nextword.predictor import Predictor
 from nextword.train import train
 
@@ -53,7 +53,7 @@ def main() -> None:
                    dict(units=args.units, embedding_dim=64, dropout=0.0, tied=False))
     lstm = nextword.load(work / "model")
     ids = np.asarray(lstm.tokenizer.encode(corpus.read_text()).ids)
-    trigram = Predictor(lstm.path, KneserNey(lstm.engine.vocab_size, [ids]), lstm.tokenizer)
+    trigram = Predictor(lstm.path, kneser_ney(lstm.engine.vocab_size, [ids]), lstm.tokenizer)
 
     print(f"\ntrained {result.summary.epochs_done} epochs, {result.summary.wall_seconds:.0f} s; "
           f"chance = {1 / len(longrange.COUNTRIES):.0%}")

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from . import artifact, corpus
-from .ngram import KneserNey
+from .ngram_build import kneser_ney
 from .predictor import Predictor
+from .predictors.ngram import KneserNey
 
 # A word for keystroke savings: letters/digits with inner apostrophes (not hyphens).
 KSR_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -126,7 +127,7 @@ def baseline(predictor: Predictor, config: dict, log: Callable[[str], None]) -> 
             if left == 0:
                 return
 
-    return KneserNey(predictor.engine.vocab_size, chunks())
+    return kneser_ney(predictor.engine.vocab_size, chunks())
 
 
 def evaluate(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_words: int = 0,

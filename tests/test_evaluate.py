@@ -13,7 +13,6 @@ from nextword.cli import cli
 from nextword.config import ModelConfig
 from nextword.predictors.lstm import Engine
 from nextword.evaluate import KSR_WORD, keystroke_savings, ksr_from, token_scores
-from nextword.ngram import KneserNey
 
 from .conftest import write_structured_corpus
 
@@ -60,23 +59,6 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
     mask = np.ones(37, dtype=bool)
     scores = token_scores("uniform", Engine(cfg, zeros), ids, mask, unk_id=0)
     assert scores.perplexity == pytest.approx(37, rel=1e-6)
-
-
-def test_kneser_ney_distribution_sums_to_one():
-    rng = np.random.default_rng(1)
-    text = rng.zipf(1.5, 20_000) % 300
-    kn = KneserNey(300, np.array_split(text, 7))
-    contexts = [[], [int(text[0])], [int(text[5]), int(text[6])], [299, 298], [1, 2], [int(text[-1])]]
-    for ctx in contexts:
-        p = kn.distribution(ctx)
-        assert p.shape == (300,) and np.all(p > 0)
-        assert p.sum() == pytest.approx(1.0, abs=1e-9)
-
-
-def test_kneser_ney_learns_a_deterministic_sequence():
-    kn = KneserNey(10, [np.tile(np.arange(10), 200)])
-    assert int(np.argmax(kn.distribution([3, 4]))) == 5
-    assert kn.distribution([3, 4])[5] > 0.9
 
 
 def test_evaluate_reports_lstm_beside_the_baseline(model_dir, tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import nextword
 from corpora import longrange
 from nextword.config import TrainConfig
-from nextword.ngram import KneserNey
+from nextword.ngram_build import kneser_ney
 from nextword.predictor import Predictor
 from nextword.train import train
 
@@ -31,7 +31,7 @@ def test_lstm_remembers_what_the_trigram_cannot_see(tmp_path):
           log=lambda _m: None)
     lstm = nextword.load(tmp_path / "m")
     ids = np.asarray(lstm.tokenizer.encode(corpus.read_text()).ids)
-    trigram = Predictor(lstm.path, KneserNey(lstm.engine.vocab_size, [ids]), lstm.tokenizer)
+    trigram = Predictor(lstm.path, kneser_ney(lstm.engine.vocab_size, [ids]), lstm.tokenizer)
 
     held_out = list(longrange.passages(200, 0, 0, seed=123))
     chance = 1 / len(longrange.COUNTRIES)
