@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import nextword  # noqa: E402
 from corpora import longrange  # noqa: E402
-from nextword.ngram import KneserNey  # noqa: E402
+from nextword import ngram_build  # noqa: E402
 from nextword.predictor import Predictor  # noqa: E402
 
 GAP_BUCKETS = [(30, 60), (5, 15), (16, 29), (61, 90), (91, 150), (151, 250)]
@@ -55,9 +55,9 @@ def main() -> None:
     subprocess.run(command, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     wall = time.monotonic() - started
 
-    lstm = nextword.load(model)
+    lstm = nextword.load(model).only("lstm")
     ids = np.asarray(lstm.tokenizer.encode(corpus.read_text()).ids)
-    trigram = Predictor(lstm.path, KneserNey(lstm.engine.vocab_size, [ids]), lstm.tokenizer)
+    trigram = Predictor(lstm.path, ngram_build.kneser_ney(lstm.engine.vocab_size, [ids]), lstm.tokenizer)
     training = nextword.artifact.read_config(model)["training"]
     print(f"\n{wall:.0f} s in all; seq_len {training['seq_len']}, batch {training['batch_size']}, "
           f"{training['precision']}; chance = {1 / len(longrange.COUNTRIES):.0%}")

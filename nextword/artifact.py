@@ -14,6 +14,10 @@
                       output_bias                (vocab,)
     model.keras     the Keras model with optimizer state, for `train --resume` only
     casing.json     optional: usual written forms of words ("python" -> "Python")
+    ngram.npz       optional: Kneser-Ney counts (NGRAM_ARRAYS), integer arrays loaded with
+                    allow_pickle=False; written by ngram_build.py, read by predictors/ngram.py
+    config.json's optional "mixture": {"weights": {"lstm": .., "ngram": .., "cache": ..,
+                    "pairs": ..}, "fitted_on": tokens} (predictors/mixture.py)
 
 A directory is written into a temporary sibling and swapped into place (atomic.py), so it
 is either complete or absent, and only a model (or an empty directory) is ever replaced.
@@ -46,6 +50,19 @@ CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"
 WEIGHTS = "weights.npz"
 KERAS = "model.keras"
+NGRAM = "ngram.npz"
+# The arrays of ngram.npz: V is the vocabulary size; keys are sorted, distinct, in range.
+NGRAM_ARRAYS = {
+    "order": "3 (the n-gram order)",
+    "vocab_size": "V",
+    "tokens": "tokens counted",
+    "discounts": "(3,) floats in [0, 1]: unigram, bigram, trigram",
+    "tri_keys": "(u*V + v)*V + w of each trigram kept",
+    "tri_counts": "its count (>= 1)",
+    "bi_keys": "v*V + w of each bigram kept",
+    "bi_counts": "its continuation count N1+(. v w) (>= 1)",
+    "uni_counts": "(V,) continuation counts N1+(. w) (>= 0)",
+}
 
 
 def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -231,6 +248,64 @@ def read_tokenizer(path: Path, cfg: ModelConfig, config: dict | None = None):
     return tok
 
 
+def check_ngram(arrays, vocab_size: int, what: str) -> dict[str, np.ndarray]:
+    """The n-gram arrays as int64/float64, or ModelError naming `what` if they are not
+    the counts of an order-3 model over `vocab_size` words (NGRAM_ARRAYS)."""
+    def bad(message: str):
+        return ModelError(f"{what}: {message}")
+
+    missing = [name for name in NGRAM_ARRAYS if name not in arrays]
+    if missing:
+        raise bad(f"has no array {missing[0]!r}")
+    out: dict[str, np.ndarray] = {}
+    for name in NGRAM_ARRAYS:
+        a = np.asarray(arrays[name])
+        floating = name == "discounts"
+        if not (np.issubdtype(a.dtype, np.floating) if floating else np.issubdtype(a.dtype, np.integer)):
+            raise bad(f"{name} is not a{' float' if floating else 'n integer'} array")
+        out[name] = a.astype(np.float64 if floating else np.int64, copy=False)
+    V = int(vocab_size)
+    for name in ("order", "vocab_size", "tokens"):
+        if out[name].shape != ():
+            raise bad(f"{name} is not a single number")
+    if int(out["order"]) != 3:
+        raise bad(f"has order {int(out['order'])}; this nextword reads order 3")
+    if int(out["vocab_size"]) != V:
+        raise bad(f"counts {int(out['vocab_size'])} words, the model has {V}")
+    d = out["discounts"]
+    if d.shape != (3,) or not np.all((d >= 0) & (d <= 1)):
+        raise bad("discounts are not three numbers in [0, 1]")
+    for level, limit in (("tri", V ** 3), ("bi", V ** 2)):
+        keys, counts = out[f"{level}_keys"], out[f"{level}_counts"]
+        if keys.ndim != 1 or counts.shape != keys.shape:
+            raise bad(f"{level}_keys and {level}_counts are not two lists of one length")
+        if len(keys) and (keys[0] < 0 or keys[-1] >= limit or np.any(keys[1:] <= keys[:-1])):
+            raise bad(f"{level}_keys are not sorted distinct keys of this vocabulary")
+        if len(counts) and counts.min() < 1:
+            raise bad(f"{level}_counts hold a count below 1")
+    if not len(out["tri_keys"]):
+        raise bad("holds no trigrams")
+    uni = out["uni_counts"]
+    if uni.shape != (V,) or uni.min() < 0 or uni.sum() == 0:
+        raise bad(f"uni_counts is not {V} counts, some positive")
+    return out
+
+
+def read_ngram(path: Path, vocab_size: int, config: dict | None = None) -> dict[str, np.ndarray] | None:
+    """The arrays of ngram.npz (checked against its digest and NGRAM_ARRAYS), or None for
+    a model without one."""
+    file = Path(path) / NGRAM
+    if NGRAM not in (config or {}).get("files", {}) and not file.exists():
+        return None
+    content = read_file(path, NGRAM, config)
+    try:
+        with np.load(io.BytesIO(content), allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{file} is corrupt ({exc})") from None
+    return check_ngram(arrays, vocab_size, str(file))
+
+
 @dataclass
 class Snapshot:
     """The files of one model, read so that they belong together."""
@@ -239,18 +314,20 @@ class Snapshot:
     config: dict
     tokenizer: object
     weights: dict[str, np.ndarray]
+    ngram: dict[str, np.ndarray] | None = None  # ngram.npz's arrays, if the model has one
 
 
 def load(path: Path, attempts: int = 3) -> Snapshot:
-    """Read config.json, tokenizer.json and weights.npz of one and the same model: if a
-    writer replaces the model meanwhile (the digests disagree), read again."""
+    """Read config.json, tokenizer.json, weights.npz and ngram.npz (if any) of one and the
+    same model: if a writer replaces the model meanwhile (the digests disagree), read again."""
     for attempt in range(attempts):
         try:
             config = read_config(path)
             where = config["_path"]
             tok = read_tokenizer(where, config["_model"], config)
             weights = read_weights(where, config["_model"], config)
-            return Snapshot(where, config, tok, weights)
+            ngram = read_ngram(where, config["_model"].vocab_size, config)
+            return Snapshot(where, config, tok, weights, ngram)
         except ModelError as exc:
             # Retry a torn read, and a model a writer was putting back meanwhile.
             moved = atomic.readable_path(Path(path)) != Path(path) or not Path(path).exists()

@@ -126,7 +126,8 @@ def info(model_dir, as_json):
     from .cli import write_stdout
 
     # Load what `predict` loads (weights, tokenizer), so a damaged model is reported here.
-    path = _load_predictor(model_dir, interactive=False).path
+    predictor = _load_predictor(model_dir, interactive=False)
+    path = predictor.path
     config = artifact.read_config(path)
     m, s = config.pop("_model"), artifact.summary(config)
     config.pop("_path", None)
@@ -145,6 +146,7 @@ def info(model_dir, as_json):
         ("tokens", f"{s.train_tokens:,} training, {s.valid_tokens:,} validation"),
         ("validation perplexity", f"{s.val_perplexity:.1f}" if s.val_perplexity else "not measured"),
         ("unigram perplexity", f"{s.unigram_perplexity:.1f}" if s.unigram_perplexity else "?"),
+        ("predictor", _mixture_summary(predictor, config)),
         ("training", f"{s.epochs_done} epoch(s), {s.wall_seconds:.0f} s, "
                      f"{s.tokens_per_second or 0:,.0f} tokens/s, stopped by {s.stopped_because or '?'}"),
         ("settings", f"seq_len {t.get('seq_len')}, batch {t.get('batch_size')}, "
@@ -156,6 +158,20 @@ def info(model_dir, as_json):
     ]
     width = max(len(k) for k, _ in rows)
     write_stdout("".join(f"{key:<{width}}  {value}\n" for key, value in rows))
+
+
+def _mixture_summary(predictor, config: dict) -> str:
+    """What `predict` mixes, e.g. "lstm 0.57 + ngram 0.19 (162,601 trigrams) + cache 0.07
+    + pairs 0.17, fitted on 18,782 tokens"."""
+    parts = []
+    for name, weight in predictor.mixture.weights.items():
+        component = predictor.mixture.components[name]
+        size = f" ({len(component.tri_keys):,} trigrams)" if name == "ngram" else ""
+        parts.append(f"{name} {weight:.2f}{size}")
+    fitted = (config.get("mixture") or {}).get("fitted_on")
+    how = (f"fitted on {fitted:,} tokens" if isinstance(fitted, int) else "fitted weights"
+           ) if "mixture" in config else "default weights"
+    return " + ".join(parts) + f", {how}"
 
 
 def _load_predictor(model_dir, interactive: bool = True):
@@ -256,11 +272,13 @@ def complete(model_dir, k):
               help="Suggestions shown per keystroke in the keystroke-savings simulation.")
 @click.option("--ksr-words", type=click.IntRange(0), default=5000, show_default=True,
               help="Simulate typing only the first N words (0 = all).")
-@click.option("--no-baseline", is_flag=True, help="Skip the Kneser-Ney 3-gram baseline.")
+@click.option("--no-baseline", is_flag=True,
+              help="Skip the Kneser-Ney 3-gram column (the full predictor still uses the model's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
     """Perplexity, top-1/3/5 next-word accuracy, OOV rate and keystroke savings on FILES,
-    beside a 3-gram Kneser-Ney baseline estimated on the model's training text."""
+    for the LSTM alone, the 3-gram Kneser-Ney alone (the model's own, or counted on its
+    training text) and the full predictor (both mixed with a cache of the text read so far)."""
     import json
     import tempfile
 

@@ -1,9 +1,12 @@
 """How good a model is on a text: perplexity, next-word accuracy, keystroke savings.
 
-Every figure is computed the same way for the LSTM and for the Kneser-Ney trigram
-baseline estimated on the model's own training text, so they can be read side by side.
-Keystroke savings follow DESIGN.md (the scoring of presage_simulator) and run through the
-same Predictor code (and cached state) as `nextword predict`.
+Every figure is computed the same way for the LSTM alone, the Kneser-Ney trigram alone
+(the model's own ngram.npz, or for a model without one, counted on its training text) and
+the full predictor (the mixture with the cache, what `predict` serves), so they can be
+read side by side. For the full predictor the cache reads the evaluated text in order,
+paragraph after paragraph, as in a long-running process. Keystroke savings follow
+DESIGN.md (the scoring of presage_simulator) and run through the same Predictor code (and
+cached state) as `nextword predict`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from . import artifact, corpus
-from .ngram import KneserNey
+from .ngram_build import kneser_ney
 from .predictor import Predictor
+from .predictors.ngram import KneserNey
 
 # A word for keystroke savings: letters/digits with inner apostrophes (not hyphens).
 KSR_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -44,14 +48,18 @@ class Scores:
 
 
 def token_scores(name: str, model, ids: np.ndarray, word_mask: np.ndarray, unk_id: int,
-                 ks=(1, 3, 5), progress: Callable[[float], None] | None = None) -> Scores:
+                 ks=(1, 3, 5), progress: Callable[[float], None] | None = None,
+                 forms: list | None = None) -> Scores:
     """Perplexity over in-vocabulary targets (OOV targets counted apart) and top-k accuracy
     among suggestable words at every position where a word comes next (an OOV word is a
-    miss: no suggestion could have been it)."""
+    miss, for every model alike). `forms`: the tokens' written forms, for a model whose
+    cache reads them (a Mixture)."""
     targets = ids[1:]
     nll, counted, oov, positions = 0.0, 0, 0, 0
     hits = dict.fromkeys(ks, 0)
-    for start, rows in model.stream_log_probs(ids[:-1]):
+    stream = (model.stream_log_probs(ids[:-1]) if forms is None
+              else model.stream_log_probs(ids[:-1], forms[:-1]))
+    for start, rows in stream:
         tgt = targets[start:start + len(rows)]
         lp = rows[np.arange(len(rows)), tgt]
         known = tgt != unk_id
@@ -75,8 +83,10 @@ def token_scores(name: str, model, ids: np.ndarray, word_mask: np.ndarray, unk_i
 
 
 def keystroke_savings(suggest: Callable[[str, int], list], paragraphs: Iterable[str],
-                      n: int = 6, max_words: int = 0) -> dict[str, int]:
-    """Simulate typing with n suggestions (DESIGN.md): returns ks, ki, kn and words."""
+                      n: int = 6, max_words: int = 0,
+                      finished: Callable[[str], None] = lambda paragraph: None) -> dict[str, int]:
+    """Simulate typing with n suggestions (DESIGN.md): returns ks, ki, kn and words.
+    `finished(paragraph)` is told each paragraph once it is typed to its end."""
     ks = ki = kn = words = 0
     for paragraph in paragraphs:
         for match in KSR_WORD.finditer(paragraph):
@@ -94,6 +104,7 @@ def keystroke_savings(suggest: Callable[[str, int], list], paragraphs: Iterable[
                 if typed == len(word) or _hit(suggest(context + word[:typed], n), target):
                     ki += 1  # accepting the hit, or the space after a word typed out
                     break
+        finished(paragraph)
     return dict(ks=ks, ki=ki, kn=kn, words=words)
 
 
@@ -106,13 +117,14 @@ def ksr_from(counts: dict[str, int]) -> float:
 
 
 def baseline(predictor: Predictor, config: dict, log: Callable[[str], None]) -> KneserNey | None:
-    """The trigram on the model's training tokens, or None (said why) if unreadable."""
+    """The trigram counted on the model's training tokens (for a model without
+    ngram.npz), or None (said why) if the training text is unreadable."""
     s = artifact.summary(config)
     files = [Path(f) for f in s.corpus]
     unreadable = [str(f) for f in files if str(f) == "-" or not f.is_file()]
     if not files or unreadable:
         log(f"Note: the training text ({', '.join(unreadable) or 'unknown'}) is not readable "
-            f"now, so there is no n-gram baseline; reporting the LSTM alone")
+            f"now, so there is no n-gram baseline to report beside the LSTM")
         return None
     budget = s.train_tokens or None
 
@@ -126,7 +138,7 @@ def baseline(predictor: Predictor, config: dict, log: Callable[[str], None]) -> 
             if left == 0:
                 return
 
-    return KneserNey(predictor.engine.vocab_size, chunks())
+    return kneser_ney(predictor.vocab_size, chunks())
 
 
 def evaluate(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_words: int = 0,
@@ -139,25 +151,31 @@ def evaluate(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_
     if not KSR_WORD.search(text):
         # Every figure is per word: over none they would read 100 % or a perplexity of 1.
         raise corpus.CorpusError("nothing to evaluate: the text has no words")
-    ids = np.asarray(predictor.context_ids(text), dtype=np.int64)
-    word_mask = np.zeros(predictor.engine.vocab_size, dtype=bool)
+    ids, forms = predictor.context_tokens(text)
+    ids = np.asarray(ids, dtype=np.int64)
+    word_mask = np.zeros(predictor.vocab_size, dtype=bool)
     word_mask[predictor.candidates("")] = True
     paragraphs = [p for p in PARAGRAPH_BREAK.split(text) if p.strip()]
 
-    models = [("LSTM", predictor)]
+    models = [("LSTM", predictor.only("lstm"))]
     if with_baseline:
-        log("Counting the 3-gram baseline on the training text ...")
-        kn = baseline(predictor, config, log)
-        if kn is not None:
-            trigram = Predictor(predictor.path, kn, predictor.tokenizer, predictor.display)
-            models.append(("3-gram KN", trigram))
+        if "ngram" in predictor.mixture.components:
+            models.append(("3-gram KN", predictor.only("ngram")))
+        else:
+            log("Counting the 3-gram baseline on the training text ...")
+            kn = baseline(predictor, config, log)
+            if kn is not None:
+                models.append(("3-gram KN", Predictor(predictor.path, kn, predictor.tokenizer,
+                                                      predictor.display)))
+    models.append(("full predictor", predictor))
     results = []
     for name, model in models:
         log(f"{name}: perplexity and accuracy over {len(ids) - 1:,} tokens ...")
-        scores = token_scores(name, model.engine, ids, word_mask, predictor.unk_id,
-                              progress=_progress(log, name) if len(ids) > 50_000 else None)
+        scores = token_scores(name, model.mixture, ids, word_mask, predictor.unk_id,
+                              progress=_progress(log, name) if len(ids) > 50_000 else None,
+                              forms=forms if model.cache is not None else None)
         log(f"{name}: keystroke savings ...")
-        counts = keystroke_savings(model.suggest, paragraphs, suggestions, ksr_words)
+        counts = keystroke_savings(model.suggest, paragraphs, suggestions, ksr_words, model.read)
         scores.ksr, scores.ksr_words, scores.keystrokes = ksr_from(counts), counts["words"], counts
         results.append(scores)
     return results

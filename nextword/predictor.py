@@ -1,8 +1,10 @@
 """The library API: `nextword.load(path).suggest(text, k)`.
 
 Splits what the user typed into context and the partial word at the cursor, asks the
-engine for the next-token distribution after the context, and keeps the words that fit
-the partial word (through a sorted prefix index, not a scan), renormalised over them.
+mixture (predictors/: the LSTM, the n-gram if the model has one, the cache of the recent
+text) for the next-word distribution after the context, and keeps the words that fit the
+partial word, renormalised over them: vocabulary words through a sorted prefix index (not
+a scan), and words outside the vocabulary that the cache holds.
 """
 
 from __future__ import annotations
@@ -16,8 +18,11 @@ import numpy as np
 
 from . import artifact, casing, sampling
 from . import tokenizer as tokenizer_mod
-from .engine import Engine
 from .paths import default_model_dir
+from .predictors.cache import RecentWords
+from .predictors.lstm import Engine
+from .predictors.mixture import Mixture, weights_from_config
+from .predictors.ngram import KneserNey
 
 # Predictions read only the end of the text: an LSTM's state keeps little from more than a
 # few hundred tokens back, while the cost of the whole text grows with it (one 10 MB line
@@ -96,33 +101,83 @@ def match_case(word: str, prefix: str, sentence_start: bool, display: dict[str, 
 class Predictor:
     """A loaded model: suggestions for typed text, and sampling."""
 
-    def __init__(self, path: Path, engine: Engine, tok, display: dict[str, str] | None = None):
+    def __init__(self, path: Path, model, tok, display: dict[str, str] | None = None):
+        """`model`: a Mixture, or one component (an LSTM Engine, a KneserNey) alone."""
         self.path = Path(path)
         self.display = display or {}
-        self.engine = engine
+        if not isinstance(model, Mixture):
+            model = Mixture({"ngram" if isinstance(model, KneserNey) else "lstm": model})
+        self.mixture = model
         self.tokenizer = tok
         vocab = tok.get_vocab()
         self.eol_id = vocab[tokenizer_mod.EOL]
         self.unk_id = vocab[tokenizer_mod.UNK]
-        self.id_to_token = [""] * tok.get_vocab_size()
-        for word, idx in vocab.items():
-            self.id_to_token[idx] = word
+        self.id_to_token = tokenizer_mod.vocabulary(tok)
         words = sorted((w, i) for w, i in vocab.items() if tokenizer_mod.is_word(w))
         self._sorted_words = [w for w, _ in words]
         self._sorted_ids = np.array([i for _, i in words], dtype=np.int64)
         self._non_word_ids = np.setdiff1d(np.arange(len(self.id_to_token)), self._sorted_ids)
+        self._last = None  # ((context, cache version), prediction) of the last query
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> Predictor:
+        """The model at `path` as the full predictor: its LSTM, its n-gram (if it has
+        ngram.npz) and a cache of the recent text, mixed with its saved weights."""
         path = Path(path).expanduser() if path else default_model_dir()
         snap = artifact.load(path)  # files that belong together, weights finite
-        engine = Engine(snap.config["_model"], snap.weights)
-        return cls(path, engine, snap.tokenizer, casing.load(snap.path))
+        components = {"lstm": Engine(snap.config["_model"], snap.weights)}
+        if snap.ngram is not None:
+            components["ngram"] = KneserNey(snap.ngram)
+        store = RecentWords(tokenizer_mod.vocabulary(snap.tokenizer), snap.tokenizer.normalizer.normalize_str)
+        components.update(store.components())
+        mixture = Mixture(components, weights_from_config(snap.config, components))
+        return cls(path, mixture, snap.tokenizer, casing.load(snap.path))
+
+    @property
+    def engine(self):
+        """The LSTM (or the one component of a predictor that has no LSTM)."""
+        components = self.mixture.components
+        return components.get("lstm") or next(iter(components.values()))
+
+    @engine.setter
+    def engine(self, component) -> None:
+        components = self.mixture.components
+        components["lstm" if "lstm" in components else next(iter(components))] = component
+        self._last = None
+
+    @property
+    def cache(self) -> RecentWords | None:
+        return self.mixture.store
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.id_to_token)
+
+    def only(self, name: str) -> Predictor:
+        """A predictor over one component of this one ("lstm", "ngram"), without the cache."""
+        return Predictor(self.path, Mixture({name: self.mixture.components[name]}), self.tokenizer,
+                         self.display)
 
     def context_ids(self, context: str) -> list[int]:
         """Token ids the engine reads for `context`: EOL first (every text starts as if at
         the beginning of a line, as most training windows do)."""
         return [self.eol_id] + self.tokenizer.encode(context, add_special_tokens=False).ids
+
+    def context_tokens(self, context: str) -> tuple[list[int], list[str | None]]:
+        """`context_ids` and each token's written form for the cache (the lower-case word,
+        also for words outside the vocabulary; None for other tokens)."""
+        encoding = self.tokenizer.encode(context, add_special_tokens=False)
+        forms: list[str | None] = [None]
+        normalize = self.tokenizer.normalizer.normalize_str
+        for token_id, (a, b) in zip(encoding.ids, encoding.offsets, strict=True):
+            token = self.id_to_token[token_id]
+            if tokenizer_mod.is_word(token):
+                forms.append(token)
+            elif token_id == self.unk_id and tokenizer_mod.WORD_RE.match(context[a:b]):
+                forms.append(normalize(context[a:b]))
+            else:
+                forms.append(None)
+        return [self.eol_id] + encoding.ids, forms
 
     def candidates(self, prefix: str) -> np.ndarray:
         """Ids of the suggestable words starting with `prefix` (case-insensitive)."""
@@ -133,19 +188,46 @@ class Predictor:
         hi = bisect_left(self._sorted_words, key + "\U0010ffff", lo)
         return self._sorted_ids[lo:hi]
 
+    def _predict(self, text: str, context: str, end: int) -> tuple[np.ndarray, dict[str, float]]:
+        """The mixture's answer after `context` (the window's), with the cache holding
+        text[:end]. Successive keystrokes within a word reuse it."""
+        store = self.cache
+        if store is not None:
+            store.sync(text, end)
+        key = (context, store.version if store is not None else 0)
+        if self._last is None or self._last[0] != key:
+            self._last = (key, self.mixture.predict(self.context_ids(context)))
+        return self._last[1]
+
+    def read(self, text: str) -> None:
+        """Take `text` as written to its end (its last word complete): the cache holds it,
+        as earlier text once the next query starts another. A no-op without a cache."""
+        if self.cache is not None:
+            self.cache.sync(text, len(text))
+
     def analyse(self, text: str, k: int = 5) -> Suggestions:
         """The top `k` words for `text`, with probabilities among the words that fit."""
         context, prefix = split_text(context_window(text))
+        vec, outside = self._predict(text, context, len(text) - len(prefix))
         ids = self.candidates(prefix)
-        if len(ids) == 0 or k <= 0:
+        key = self.tokenizer.normalizer.normalize_str(prefix) if prefix else ""
+        extra = [(w, p) for w, p in outside.items() if w.startswith(key)]
+        if (len(ids) == 0 and not extra) or k <= 0:
             return Suggestions(text, prefix, [])
-        probs = self.engine.distribution(self.context_ids(context))[ids]
+        probs = vec[ids]
+        if extra:
+            probs = np.concatenate([probs, [p for _, p in extra]])
         total = probs.sum()
-        top = np.argpartition(-probs, k - 1)[:k] if len(ids) > k else np.arange(len(ids))
+        top = np.argpartition(-probs, k - 1)[:k] if len(probs) > k else np.arange(len(probs))
         top = top[np.argsort(-probs[top], kind="stable")]
         start = at_sentence_start(context)
-        words = [(match_case(self.id_to_token[ids[j]], prefix, start, self.display),
-                  float(probs[j] / total) if total > 0 else 0.0) for j in top]
+        words = []
+        for j in top:
+            if j < len(ids):
+                word = match_case(self.id_to_token[ids[j]], prefix, start, self.display)
+            else:
+                word = match_case(extra[j - len(ids)][0], prefix, start, self.cache.display)
+            words.append((word, float(probs[j] / total) if total > 0 else 0.0))
         return Suggestions(text, prefix, words)
 
     def suggest(self, text: str, k: int = 5) -> list[tuple[str, float]]:
@@ -159,6 +241,8 @@ class Predictor:
         rng = np.random.default_rng(seed)
         window = context_window(prompt)
         ids = self.context_ids(window)
+        if self.cache is not None:  # the prompt is text the user wrote
+            self.cache.sync(prompt, len(prompt) - len(split_text(window)[1]))
         out: list[str] = []
         made = non_words = 0
         line_ends = 0 if window.strip() else MAX_LINE_ENDS  # no blank lines to begin with
@@ -173,7 +257,7 @@ class Predictor:
                 banned = [self.unk_id, self.eol_id]
             else:
                 banned = [self.unk_id]
-            token = sampling.sample(self.engine.distribution(ids), rng, temperature, top_k, top_p,
+            token = sampling.sample(self.mixture.distribution(ids), rng, temperature, top_k, top_p,
                                     banned=banned)
             ids.append(token)
             out.append(self.id_to_token[token])

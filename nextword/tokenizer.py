@@ -76,6 +76,14 @@ def load(path: Path, text: str | None = None) -> Tokenizer:
         raise ModelError(f"{path} is not a valid tokenizer file ({_first_line(exc)})") from None
 
 
+def vocabulary(tok: Tokenizer) -> list[str]:
+    """The tokens by id."""
+    tokens = [""] * tok.get_vocab_size()
+    for word, idx in tok.get_vocab().items():
+        tokens[idx] = word
+    return tokens
+
+
 def is_word(token: str) -> bool:
     """True for tokens that may be suggested as words: not UNK, EOL or punctuation."""
     return token not in (UNK, "<unk>") and bool(WORD_RE.match(token))

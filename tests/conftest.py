@@ -80,3 +80,22 @@ def refresh_digests(model_dir: Path) -> None:
                                 "sha256": hashlib.sha256(p.read_bytes()).hexdigest()}
                        for p in sorted(model_dir.iterdir()) if p.name != "config.json"}
     config_file.write_text(json.dumps(config))
+
+
+def add_ngram(model_dir: Path, corpus: Path, mixture: dict | None = None) -> None:
+    """Write the model at `model_dir` again as the trainer does once it counts the 3-gram:
+    with ngram.npz (counted on `corpus`) and, if given, config["mixture"]."""
+    import json
+
+    import numpy as np
+
+    from nextword import artifact, ngram_build
+
+    snap = artifact.load(model_dir)
+    ids = np.asarray(snap.tokenizer.encode(corpus.read_text()).ids)
+    arrays = ngram_build.build(snap.tokenizer.get_vocab_size(), [ids])
+    config = json.loads((model_dir / "config.json").read_text())
+    if mixture is not None:
+        config["mixture"] = mixture
+    artifact.write(model_dir, config, snap.tokenizer, snap.weights,
+                   extra=lambda tmp: ngram_build.save(arrays, tmp))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nextword import artifact
-from nextword.engine import CHUNK, KEEP_STATES, Engine
+from nextword.predictors.lstm import CHUNK, KEEP_STATES, Engine
 from nextword.errors import ModelError
 
 from .conftest import refresh_digests

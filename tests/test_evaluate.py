@@ -11,11 +11,10 @@ from click.testing import CliRunner
 from nextword.artifact import expected_shapes
 from nextword.cli import cli
 from nextword.config import ModelConfig
-from nextword.engine import Engine
+from nextword.predictors.lstm import Engine
 from nextword.evaluate import KSR_WORD, keystroke_savings, ksr_from, token_scores
-from nextword.ngram import KneserNey
 
-from .conftest import write_structured_corpus
+from .conftest import add_ngram, write_structured_corpus
 
 TEXT = "Hello world, it's me."  # KSR words: hello(5) world(5) it's(4) me(2)
 KN_TOTAL = 6 + 6 + 5 + 3
@@ -62,37 +61,43 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
     assert scores.perplexity == pytest.approx(37, rel=1e-6)
 
 
-def test_kneser_ney_distribution_sums_to_one():
-    rng = np.random.default_rng(1)
-    text = rng.zipf(1.5, 20_000) % 300
-    kn = KneserNey(300, np.array_split(text, 7))
-    contexts = [[], [int(text[0])], [int(text[5]), int(text[6])], [299, 298], [1, 2], [int(text[-1])]]
-    for ctx in contexts:
-        p = kn.distribution(ctx)
-        assert p.shape == (300,) and np.all(p > 0)
-        assert p.sum() == pytest.approx(1.0, abs=1e-9)
-
-
-def test_kneser_ney_learns_a_deterministic_sequence():
-    kn = KneserNey(10, [np.tile(np.arange(10), 200)])
-    assert int(np.argmax(kn.distribution([3, 4]))) == 5
-    assert kn.distribution([3, 4])[5] > 0.9
-
-
-def test_evaluate_reports_lstm_beside_the_baseline(model_dir, tmp_path):
+def test_evaluate_reports_the_lstm_the_ngram_and_the_full_predictor(model_dir, tmp_path):
     held_out = write_structured_corpus(tmp_path / "held-out.txt", sentences=200, seed=9)
     result = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(held_out), "--json"])
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
-    lstm, kn = report["models"]
-    assert lstm["model"] == "LSTM" and kn["model"] == "3-gram KN"
+    lstm, kn, full = report["models"]
+    assert (lstm["model"], kn["model"], full["model"]) == ("LSTM", "3-gram KN", "full predictor")
+    assert "Counting the 3-gram baseline on the training text" in result.stderr  # no ngram.npz
     assert lstm["perplexity"] < 10 and 0.3 < lstm["ksr"] < 1 and lstm["oov_rate"] == 0
     assert set(lstm["top"]) == {"1", "3", "5"} and lstm["top"]["5"] >= lstm["top"]["1"]
+    for model in (kn, full):
+        assert set(model) == set(lstm) and model["tokens"] == lstm["tokens"]
+        assert model["ksr_words"] == lstm["ksr_words"] and 0.3 < model["ksr"] < 1
+    # This text repeats a few sentences: the cache can only help (at most the defaults'
+    # 0.2 of the mass taken from the LSTM costs log(1/0.8) a token).
+    assert full["perplexity"] < lstm["perplexity"] * 1.25 and full["ksr"] >= lstm["ksr"] - 0.02
     table = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(held_out)])
-    assert "3-gram KN" in table.stdout and "keystroke savings (N=6)" in table.output
+    header = table.stdout.splitlines()[0]
+    assert header.split() == ["LSTM", "3-gram", "KN", "full", "predictor"]
+    assert "keystroke savings (N=6)" in table.output
 
 
-def test_evaluate_without_the_training_text_reports_the_lstm_alone(model_copy, tmp_path):
+def test_evaluate_uses_the_models_own_ngram(model_copy, structured_corpus, tmp_path):
+    add_ngram(model_copy, structured_corpus, {"weights": {"lstm": 0.6, "ngram": 0.3, "cache": 0.05,
+                                                          "pairs": 0.05}})
+    config = json.loads((model_copy / "config.json").read_text())
+    config["summary"]["corpus"] = [str(tmp_path / "gone.txt")]  # not needed any more
+    (model_copy / "config.json").write_text(json.dumps(config))
+    held_out = write_structured_corpus(tmp_path / "h.txt", sentences=100, seed=4)
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(model_copy), str(held_out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    lstm, kn, full = json.loads(result.stdout)["models"]
+    assert kn["model"] == "3-gram KN" and "Counting" not in result.stderr
+    assert kn["perplexity"] < 3 and full["perplexity"] < lstm["perplexity"] * 1.1
+
+
+def test_evaluate_without_the_training_text_has_no_ngram_column(model_copy, tmp_path):
     copy = model_copy
     config = json.loads((copy / "config.json").read_text())
     config["summary"]["corpus"] = [str(tmp_path / "gone.txt")]
@@ -100,7 +105,7 @@ def test_evaluate_without_the_training_text_reports_the_lstm_alone(model_copy, t
     held_out = write_structured_corpus(tmp_path / "h.txt", sentences=50, seed=3)
     result = CliRunner().invoke(cli, ["evaluate", "-m", str(copy), str(held_out), "--json"])
     assert result.exit_code == 0
-    assert [m["model"] for m in json.loads(result.stdout)["models"]] == ["LSTM"]
+    assert [m["model"] for m in json.loads(result.stdout)["models"]] == ["LSTM", "full predictor"]
     assert "no n-gram baseline" in result.stderr
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from nextword.config import ModelConfig, TrainConfig, from_dict
-from nextword.engine import Engine
+from nextword.predictors.lstm import Engine
 
 
 def test_tied_model_has_one_matrix_and_the_engine_matches_it():

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
+import numpy as np
 import pytest
 
 import nextword
 from nextword.errors import ModelError
 from nextword.predictor import match_case, split_text
+from nextword.predictors.mixture import DEFAULT_WEIGHTS, normalised
+
+from .conftest import add_ngram
 
 
 @pytest.fixture(scope="module")
@@ -75,4 +83,80 @@ def test_missing_model_says_how_to_train(tmp_path):
 def test_corrupt_tokenizer_is_refused_naming_the_file(model_copy):
     (model_copy / "tokenizer.json").write_text("{ not json")
     with pytest.raises(ModelError, match="tokenizer.json"):
+        nextword.load(model_copy)
+
+
+def test_a_word_outside_the_vocabulary_is_completed_after_its_first_letters(model_dir):
+    p = nextword.load(model_dir)
+    assert "zorblax" not in p.tokenizer.get_vocab()
+    assert p.suggest("Later Zor", 3) == []  # nothing to offer before it was written
+    text = "The cat sleeps in the garden. Zorblax went home. Later Zor"
+    assert "Zorblax" in [w for w, _ in p.suggest(text, 3)]
+    # Keystroke by keystroke, as an editor asks; its probability is among the words that fit.
+    for i in range(len(text) - 2, len(text) + 1):
+        words = dict(p.suggest(text[:i], 3))
+        assert "Zorblax" in words and 0 < words["Zorblax"] <= 1
+    # The earlier text stays (a long-running process); the written form is kept when the
+    # word was written away from a sentence start.
+    assert p.suggest("my friend met zorb", 3)[0][0] == "zorblax"
+    p.suggest("The dog saw Qwertyx again. Then the qwer", 1)
+    assert p.suggest("Then the qwer", 1)[0][0] == "Qwertyx"
+
+
+def test_earlier_lines_of_a_pipe_are_remembered(model_dir):
+    from click.testing import CliRunner
+
+    from nextword.cli import cli
+
+    lines = ["The cat met Zorblax.", "Zor"]
+    result = CliRunner().invoke(cli, ["predict", "-m", str(model_dir), "-k", "3"],
+                                input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.stderr
+    assert "Zorblax" in result.output.splitlines()[1].split()
+
+
+def old_model(model: Path) -> Path:
+    """`model` as a model from before ngram.npz and fitted weights."""
+    config = json.loads((model / "config.json").read_text())
+    config.pop("mixture", None)
+    config.get("files", {}).pop("ngram.npz", None)
+    (model / "ngram.npz").unlink(missing_ok=True)
+    (model / "config.json").write_text(json.dumps(config))
+    return model
+
+
+def test_an_old_model_predicts_with_the_lstm_and_the_cache(model_copy):
+    p = nextword.load(old_model(model_copy))
+    assert list(p.mixture.components) == ["lstm", "cache", "pairs"]
+    assert p.mixture.weights == normalised(DEFAULT_WEIGHTS, ["lstm", "cache", "pairs"])
+    assert p.suggest("The cat ", 1)[0][0] == "sleeps"
+    assert p.suggest("A dog barks by the river. A dog b", 1)[0][0] == "barks"
+
+
+def test_a_model_with_ngram_and_weights_mixes_them(model_copy, structured_corpus):
+    weights = {"lstm": 0.5, "ngram": 0.3, "cache": 0.1, "pairs": 0.1}
+    add_ngram(old_model(model_copy), structured_corpus, {"weights": weights, "fitted_on": 1000})
+    p = nextword.load(model_copy)
+    assert list(p.mixture.components) == ["lstm", "ngram", "cache", "pairs"]
+    assert p.mixture.weights == pytest.approx(weights)
+    # With an empty cache the answer is the LSTM and the n-gram at 5:3.
+    ids = p.context_ids("The cat ")
+    want = (5 * p.engine.distribution(ids) + 3 * p.mixture.components["ngram"].distribution(ids)) / 8
+    vec, outside = p.mixture.predict(ids)
+    assert outside == {} and np.allclose(vec, want)
+    assert p.suggest("The cat ", 1)[0][0] == "sleeps"
+    from click.testing import CliRunner
+
+    from nextword.cli import cli
+
+    info = CliRunner().invoke(cli, ["info", "-m", str(model_copy)])
+    assert re.search(r"predictor +lstm 0\.50 \+ ngram 0\.30 \([\d,]+ trigrams\) \+ cache 0\.10 "
+                     r"\+ pairs 0\.10, fitted on 1,000 tokens", info.stdout), info.stdout
+
+
+def test_invalid_mixture_weights_are_an_error(model_copy):
+    config = json.loads((model_copy / "config.json").read_text())
+    config["mixture"] = {"weights": {"lstm": "heavy"}}
+    (model_copy / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match="invalid mixture weights"):
         nextword.load(model_copy)

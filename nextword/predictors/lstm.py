@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifact
-from .config import ModelConfig
+from .. import artifact
+from ..config import ModelConfig
 
 # States kept for the last positions of the cached sequence: editing back this far (a
 # backspace over a few words) resumes from a cached state instead of starting over.
