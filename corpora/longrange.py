@@ -83,18 +83,21 @@ def _filler(rng: random.Random, lo: int, hi: int) -> list[str]:
     return out
 
 
-def passages(n: int, min_gap: int, max_gap: int, seed: int = 0) -> Iterator[tuple[str, str, str, int]]:
+def passages(n: int, min_gap: int, max_gap: int, seed: int = 0,
+             varied: bool = True) -> Iterator[tuple[str, str, str, int]]:
     """`n` passages whose gap (tokens between the country and the answer) is at least
     `min_gap` (the cue's own tail and the answer's lead-in count) and about `max_gap` at
-    most."""
+    most. `varied=False`: one cue and one lead-in template (the first of each), as the
+    original version of this corpus had: a link an LSTM forms in seconds at short gaps."""
     rng = random.Random(seed)
+    cues, answers = (CUES, ANSWERS) if varied else (CUES[:1], ANSWERS[:1])
     countries = sorted(COUNTRIES)
     for _ in range(n):
         name, pronoun = rng.choice(PEOPLE)
         country = rng.choice(countries)
-        cue = rng.choice(CUES).format(name=name, n=rng.randint(2, 30), job=rng.choice(JOBS),
+        cue = rng.choice(cues).format(name=name, n=rng.randint(2, 30), job=rng.choice(JOBS),
                                       country=country, age=rng.randint(15, 40), small=rng.randint(2, 6))
-        lead = rng.choice(ANSWERS).format(name=name, pronoun=pronoun, Pronoun=pronoun.capitalize())
+        lead = rng.choice(answers).format(name=name, pronoun=pronoun, Pronoun=pronoun.capitalize())
         words = cue.split()
         fixed = len(words) - 1 - words.index(country) + len(lead.split())
         filler = _filler(rng, max(0, min_gap - fixed), max(0, max_gap - fixed))
@@ -104,9 +107,9 @@ def passages(n: int, min_gap: int, max_gap: int, seed: int = 0) -> Iterator[tupl
         yield context + answer + " .", context, answer, gap
 
 
-def write(path: str, n: int, min_gap: int, max_gap: int, seed: int = 0) -> None:
+def write(path: str, n: int, min_gap: int, max_gap: int, seed: int = 0, varied: bool = True) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        f.writelines(text + "\n" for text, *_ in passages(n, min_gap, max_gap, seed))
+        f.writelines(text + "\n" for text, *_ in passages(n, min_gap, max_gap, seed, varied))
 
 
 def top1_accuracy(suggest, held_out) -> float:

@@ -24,12 +24,15 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import __version__, artifact, atomic, casing, corpus, data, distribute, hardware, replacement
-from . import tokenizer
+from . import __version__, artifact, atomic, casing, corpus, data, distribute, hardware, ngram_build
+from . import replacement, tokenizer
 from . import model as model_mod
 from .callbacks import BestCheckpoint, Progress, StopOnDivergence, TimeBudget
 from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
 from .errors import CorpusError, ModelError, NextwordError, NonFiniteWeights, Terminated
+from .predictors import mixture as mixture_mod
+from .predictors.lstm import Engine
+from .predictors.ngram import KneserNey
 
 
 UNROLL_MAX = 100  # longest window whose LSTM steps are unrolled into one graph
@@ -163,6 +166,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
 
         cfg = _fit_batch(cfg, train_span, valid_span, auto_batch)
         unigram = _unigram_perplexity(counts, valid_counts)
+        # The 3-gram the predictor mixes with the LSTM, from the same training tokens.
+        ngram = _count_ngram(tokens, train_span, vocab, log) if chief else None
 
         facts = hardware.training_facts()
         if previous is None:
@@ -215,6 +220,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
             def extra(tmp: Path) -> None:
                 net.save(tmp / artifact.KERAS)
                 casing.save(display, tmp)
+                if ngram is not None:
+                    ngram_build.save(ngram, tmp)
 
             try:
                 artifact.write(model_dir, config, tok, model_mod.export_weights(net, model_cfg), extra,
@@ -240,8 +247,11 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                                                        min_lr=cfg.learning_rate / 32, verbose=0),
                      keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
         budget = None
+        fit_tokens = _fit_tokens(cfg)
         if deadline is not None:
-            budget = TimeBudget(deadline, eval_fraction=0.35 * val_steps, checkpoint=checkpoint)
+            # Training ends early enough to fit the mixture's weights within the budget too.
+            budget = TimeBudget(deadline - fit_tokens * FIT_SECONDS_PER_TOKEN, eval_fraction=0.35 * val_steps,
+                                checkpoint=checkpoint)
             callbacks.append(budget)
         try:
             net.fit(train_ds, steps_per_epoch=steps, epochs=prior.epochs_done + cfg.epochs,
@@ -267,14 +277,69 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         summary.stopped_because = ("time budget" if budget is not None and budget.triggered
                                    else "epochs" if progress.epoch + 1 >= prior.epochs_done + cfg.epochs
                                    else "early stopping")
+        mixture = (_fit_mixture(model_dir, ngram, valid, valid_span, fit_tokens, log)
+                   if chief and kept is None else None)
     if chief and kept is None:
         reason = summary.stopped_because
+
+        def finish(c: dict) -> None:
+            c["summary"].update(stopped_because=reason)
+            if mixture is not None:
+                c["mixture"] = mixture
         try:
-            artifact.update_config(model_dir, lambda c: c["summary"].update(stopped_because=reason))
-        except OSError as exc:  # the model is saved; only this detail of its summary is not
-            log(f"Warning: could not record why training stopped in {model_dir}: {exc.strerror or exc}")
+            artifact.update_config(model_dir, finish)
+        except OSError as exc:  # the model is saved; only these details of it are not
+            log(f"Warning: could not record the mixture's weights and why training stopped in "
+                f"{model_dir}: {exc.strerror or exc}")
     return TrainResult(model_dir, checkpoint.run_best if kept else checkpoint.best, summary,
                        wrote_model=chief and kept is None, kept=kept)
+
+
+# Fitting the mixture reads validation tokens with the NumPy LSTM: about 0.45 ms a token
+# with 512 units (measured on an Intel Xeon with AMX); the time budget keeps this much back.
+FIT_SECONDS_PER_TOKEN = 5e-4
+
+
+def _fit_tokens(cfg: TrainConfig) -> int:
+    """Validation tokens the mixture's weights are fitted on: predictors.mixture.FIT_TOKENS,
+    fewer under a short time budget (about 2 % of it)."""
+    if not cfg.time_budget:
+        return mixture_mod.FIT_TOKENS
+    return int(min(mixture_mod.FIT_TOKENS, max(1000, 0.02 * cfg.time_budget / FIT_SECONDS_PER_TOKEN)))
+
+
+def _count_ngram(tokens: data.TokenFile, span: tuple[int, int], vocab: int,
+                 log: Callable[[str], None]) -> dict[str, np.ndarray] | None:
+    """The Kneser-Ney counts of the training tokens (memory capped by ngram_build), or None
+    for a text too short to have trigrams."""
+    log("Counting the 3-gram of the training text ...")
+    ids = np.memmap(tokens.path, dtype=tokens.dtype, mode="r", shape=(tokens.count,))
+    chunks = (ids[at:min(span[1], at + (1 << 20))] for at in range(span[0], span[1], 1 << 20))
+    try:
+        return ngram_build.build(vocab, chunks)
+    except ValueError:
+        return None
+
+
+def _fit_mixture(model_dir: Path, ngram, valid: data.TokenFile, span: tuple[int, int], max_tokens: int,
+                 log: Callable[[str], None]) -> dict | None:
+    """Weights of the LSTM, the 3-gram and the cache, fitted on the validation tokens with the
+    model just saved (predictors.mixture.fit); None (the predictor's defaults) on failure."""
+    snap = artifact.load(model_dir)
+    ids = np.memmap(valid.path, dtype=valid.dtype, mode="r", shape=(valid.count,))
+    ids = np.asarray(ids[span[0]:min(span[1], span[0] + max_tokens + 1)], dtype=np.int64)
+    try:
+        fitted = mixture_mod.fit(Engine(snap.config["_model"], snap.weights),
+                                 KneserNey(ngram) if ngram is not None else None,
+                                 tokenizer.vocabulary(snap.tokenizer), ids, max_tokens)
+    except ValueError as exc:
+        log(f"Note: the predictor keeps its default weights ({exc})")
+        return None
+    ppl, weights = fitted["perplexity"], fitted["weights"]
+    log(f"Mixture fitted on {fitted['fitted_on']:,} validation tokens: perplexity "
+        + ", ".join(f"{name} {ppl[name]:.1f}" for name in ("lstm", "ngram", "mixture") if name in ppl)
+        + " (weights " + ", ".join(f"{name} {w:.2f}" for name, w in weights.items()) + ")")
+    return fitted
 
 
 def _resolve_precision(cfg: TrainConfig, facts: hardware.Facts, log: Callable[[str], None]) -> TrainConfig:

@@ -82,6 +82,18 @@ def refresh_digests(model_dir: Path) -> None:
     config_file.write_text(json.dumps(config))
 
 
+def old_model(model: Path) -> Path:
+    """`model` as a model from before ngram.npz and fitted weights."""
+    import json
+
+    config = json.loads((model / "config.json").read_text())
+    config.pop("mixture", None)
+    config.get("files", {}).pop("ngram.npz", None)
+    (model / "ngram.npz").unlink(missing_ok=True)
+    (model / "config.json").write_text(json.dumps(config))
+    return model
+
+
 def add_ngram(model_dir: Path, corpus: Path, mixture: dict | None = None) -> None:
     """Write the model at `model_dir` again as the trainer does once it counts the 3-gram:
     with ngram.npz (counted on `corpus`) and, if given, config["mixture"]."""

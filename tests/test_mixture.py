@@ -11,7 +11,7 @@ from nextword.errors import ModelError
 from nextword.ngram_build import kneser_ney
 from nextword.predictors.cache import RecentWords
 from nextword.predictors.lstm import Engine
-from nextword.predictors.mixture import (DEFAULT_WEIGHTS, Mixture, fit, fit_weights, normalised,
+from nextword.predictors.mixture import (DEFAULT_WEIGHTS, MIN_WEIGHT, Mixture, fit, fit_weights, normalised,
                                          target_probs, weights_from_config)
 
 VOCAB = ["[UNK]", "\n", ".", "the", "cat", "sat", "on", "mat", "a", "dog"]
@@ -182,6 +182,9 @@ def test_fit_beats_each_component_on_validation_text(model_dir, structured_corpu
     assert sum(result["weights"].values()) == pytest.approx(1, abs=1e-5)
     assert result["fitted_on"] == 2000
     ppl = result["perplexity"]
-    assert ppl["mixture"] <= min(ppl["lstm"], ppl["ngram"]) * 1.001
+    # Every component keeps MIN_WEIGHT (the cache must stay able to offer new words),
+    # which may cost up to about 1 % where one component is near perfect, as here.
+    assert min(result["weights"].values()) >= MIN_WEIGHT * 0.95
+    assert ppl["mixture"] <= min(ppl["lstm"], ppl["ngram"]) * 1.01
     without = fit(engine, None, tokenizer_mod.vocabulary(tok), ids[-3000:], max_tokens=500)
     assert set(without["weights"]) == {"lstm", "cache", "pairs"} and "ngram" not in without["perplexity"]

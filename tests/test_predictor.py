@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from nextword.errors import ModelError
 from nextword.predictor import match_case, split_text
 from nextword.predictors.mixture import DEFAULT_WEIGHTS, normalised
 
-from .conftest import add_ngram
+from .conftest import add_ngram, old_model
 
 
 @pytest.fixture(scope="module")
@@ -113,16 +112,6 @@ def test_earlier_lines_of_a_pipe_are_remembered(model_dir):
                                 input="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.stderr
     assert "Zorblax" in result.output.splitlines()[1].split()
-
-
-def old_model(model: Path) -> Path:
-    """`model` as a model from before ngram.npz and fitted weights."""
-    config = json.loads((model / "config.json").read_text())
-    config.pop("mixture", None)
-    config.get("files", {}).pop("ngram.npz", None)
-    (model / "ngram.npz").unlink(missing_ok=True)
-    (model / "config.json").write_text(json.dumps(config))
-    return model
 
 
 def test_an_old_model_predicts_with_the_lstm_and_the_cache(model_copy):

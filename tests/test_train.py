@@ -26,7 +26,8 @@ def test_model_learns_far_below_unigram_perplexity(trained):
 
 def test_model_directory_is_complete(model_dir):
     names = sorted(p.name for p in model_dir.iterdir())
-    assert names == ["casing.json", "config.json", "model.keras", "tokenizer.json", "weights.npz"]
+    assert names == ["casing.json", "config.json", "model.keras", "ngram.npz", "tokenizer.json",
+                     "weights.npz"]
     config = json.loads((model_dir / "config.json").read_text())
     assert config["format_version"] == 1
     assert config["summary"]["train_tokens"] > 1000 and config["summary"]["val_perplexity"] > 1
