@@ -42,8 +42,8 @@ bench: install  ## speed of prediction and training (vs PyTorch: the `bench` ext
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/wikitext_quality.py
 
-bench-long: install  ## slow benchmarks: memory curve (6 min), streaming memory (10 min)
-	$(BIN)/python bench/memory_curve.py --budget 6m
+bench-long: install  ## slow benchmarks: memory curve (5 min), streaming memory (10 min)
+	$(BIN)/python bench/memory_curve.py
 	$(BIN)/python bench/train_memory.py
 
 lint: install  ## static checks (ruff)
