@@ -277,8 +277,17 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         summary.stopped_because = ("time budget" if budget is not None and budget.triggered
                                    else "epochs" if progress.epoch + 1 >= prior.epochs_done + cfg.epochs
                                    else "early stopping")
-        mixture = (_fit_mixture(model_dir, ngram, valid, valid_span, fit_tokens, log)
-                   if chief and kept is None else None)
+        mixture = None
+        if chief and kept is None:
+            try:
+                mixture = _fit_mixture(model_dir, ngram, valid, valid_span, fit_tokens, log)
+            except KeyboardInterrupt as exc:
+                # The model is saved: only its mixture keeps the default weights.
+                ppl = f"{checkpoint.best:.1f}" if checkpoint.best is not None else "not measured"
+                raise TrainingInterrupted(
+                    f"while fitting the mixture's weights; the model in {model_dir} is saved "
+                    f"(validation perplexity {ppl}) and predicts with default weights",
+                    exit_code=143 if isinstance(exc, Terminated) else 130) from None
     if chief and kept is None:
         reason = summary.stopped_because
 

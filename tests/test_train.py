@@ -161,6 +161,22 @@ def test_ctrl_c_keeps_the_best_model_and_says_how_to_resume(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
 
 
+def test_ctrl_c_while_fitting_the_mixture_keeps_the_saved_model(tmp_path, monkeypatch):
+    from nextword.predictors import mixture
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(mixture, "fit", interrupted)
+    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
+    result = run_train([str(corpus), "-m", str(tmp_path / "m"), "--units", "8", "--embedding-dim", "8",
+                        "--seq-len", "10", "--epochs", "1"])
+    assert result.exit_code == 130, result.stderr
+    assert "Interrupted: while fitting the mixture's weights" in result.stderr
+    assert "Traceback" not in result.stderr
+    snap = artifact.load(tmp_path / "m")  # complete, with its 3-gram, without fitted weights
+    assert snap.ngram is not None and "mixture" not in snap.config
+
+
 def test_stop_reason_reports_the_epoch_limit(tmp_path):
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
     result = run_train([str(corpus), "-m", str(tmp_path / "m"), "--units", "8", "--embedding-dim", "8",
