@@ -166,7 +166,7 @@ def _mixture_summary(predictor, config: dict) -> str:
     parts = []
     for name, weight in predictor.mixture.weights.items():
         component = predictor.mixture.components[name]
-        size = f" ({len(component.tri_keys):,} trigrams)" if name == "ngram" else ""
+        size = f" ({len(component.trigrams.keys):,} trigrams)" if name == "ngram" else ""
         parts.append(f"{name} {weight:.2f}{size}")
     fitted = (config.get("mixture") or {}).get("fitted_on")
     how = (f"fitted on {fitted:,} tokens" if isinstance(fitted, int) else "fitted weights"

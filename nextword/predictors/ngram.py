@@ -18,6 +18,33 @@ def _groups(keys: np.ndarray):
     return keys[starts], starts, np.diff(np.r_[starts, len(keys)])
 
 
+class _Level:
+    """One level above the unigram: counts of (context, word) keys context*V + word, sorted,
+    grouped by context, with the level's discount."""
+
+    def __init__(self, keys, counts, discount: float, V: int):
+        self.V, self.d = V, discount
+        self.keys = np.asarray(keys, dtype=np.int64)
+        self.counts = np.asarray(counts, dtype=np.float64)
+        self.ctx, self.start, self.types = _groups(self.keys // V)
+        self.total = np.add.reduceat(self.counts, self.start) if len(self.counts) else self.counts
+
+    def interpolate(self, p: np.ndarray, context: int) -> np.ndarray:
+        """The distribution after `context`, given the lower level's `p` (changed in place)."""
+        i = np.searchsorted(self.ctx, context)
+        if i < len(self.ctx) and self.ctx[i] == context:
+            lo, n, total = self.start[i], self.types[i], self.total[i]
+            p *= self.d * n / total
+            p[self.keys[lo:lo + n] % self.V] += np.maximum(self.counts[lo:lo + n] - self.d, 0) / total
+        return p
+
+    def interpolate_targets(self, p: np.ndarray, contexts: np.ndarray, words: np.ndarray) -> np.ndarray:
+        """`interpolate` at each position, for the target word only; -1 is a context never seen."""
+        n, total, seen = _lookup(self.ctx, self.types, self.total, contexts)
+        c = _count(self.keys, self.counts, contexts * self.V + words)
+        return np.where(seen, np.maximum(c - self.d, 0) / total + self.d * n / total * p, p)
+
+
 class KneserNey:
     """Interpolated Kneser-Ney, order 3, read from the arrays of ngram.npz."""
 
@@ -25,68 +52,35 @@ class KneserNey:
 
     def __init__(self, arrays: dict[str, np.ndarray]):
         V = self.vocab_size = int(arrays["vocab_size"])
-        self.d1, self.d2, self.d3 = (float(d) for d in arrays["discounts"])
+        self.d1, d2, d3 = (float(d) for d in arrays["discounts"])
         self.tokens = int(arrays["tokens"])
-
         # Trigram level: c(uvw), keys (u*V + v)*V + w, grouped by context uv.
-        self.tri_keys = np.asarray(arrays["tri_keys"], dtype=np.int64)
-        self.tri_c = np.asarray(arrays["tri_counts"], dtype=np.float64)
-        self.ctx3, self.ctx3_start, self.ctx3_types = _groups(self.tri_keys // V)
-        self.ctx3_total = np.add.reduceat(self.tri_c, self.ctx3_start) if len(self.tri_c) else self.tri_c
-
+        self.trigrams = _Level(arrays["tri_keys"], arrays["tri_counts"], d3, V)
         # Bigram level: continuation counts N1+(. v w), keys v*V + w, grouped by v.
-        self.bi_keys = np.asarray(arrays["bi_keys"], dtype=np.int64)
-        self.bi_n = np.asarray(arrays["bi_counts"], dtype=np.float64)
-        self.ctx2, self.ctx2_start, self.ctx2_types = _groups(self.bi_keys // V)
-        self.ctx2_total = np.add.reduceat(self.bi_n, self.ctx2_start) if len(self.bi_n) else self.bi_n
+        self.bigrams = _Level(arrays["bi_keys"], arrays["bi_counts"], d2, V)
 
         # Unigram level: N1+(. w), interpolated with the uniform distribution.
         cont = np.asarray(arrays["uni_counts"], dtype=np.float64)
         total = cont.sum()
         self.p1 = np.maximum(cont - self.d1, 0) / total + self.d1 * np.sum(cont > 0) / total / V
 
-    def _bigram(self, v: int) -> np.ndarray:
-        p = self.p1.copy()
-        i = np.searchsorted(self.ctx2, v)
-        if i < len(self.ctx2) and self.ctx2[i] == v:
-            lo, n, total = self.ctx2_start[i], self.ctx2_types[i], self.ctx2_total[i]
-            p *= self.d2 * n / total
-            words = self.bi_keys[lo:lo + n] % self.vocab_size
-            p[words] += np.maximum(self.bi_n[lo:lo + n] - self.d2, 0) / total
-        return p
-
     def distribution(self, ids) -> np.ndarray:
         """P(next token | the last two ids); ids may be shorter (fewer levels apply)."""
         if len(ids) == 0:
             return self.p1.copy()
         v = int(ids[-1])
-        p = self._bigram(v)
+        p = self.bigrams.interpolate(self.p1.copy(), v)
         if len(ids) < 2:
             return p
-        key = int(ids[-2]) * self.vocab_size + v
-        i = np.searchsorted(self.ctx3, key)
-        if i < len(self.ctx3) and self.ctx3[i] == key:
-            lo, n, total = self.ctx3_start[i], self.ctx3_types[i], self.ctx3_total[i]
-            p *= self.d3 * n / total
-            words = self.tri_keys[lo:lo + n] % self.vocab_size
-            p[words] += np.maximum(self.tri_c[lo:lo + n] - self.d3, 0) / total
-        return p
+        return self.trigrams.interpolate(p, int(ids[-2]) * self.vocab_size + v)
 
     def target_probs(self, ids) -> np.ndarray:
         """P(ids[t + 1] | ids[:t + 1]) for every t, all at once (no O(V) work per token)."""
         ids = np.asarray(ids, dtype=np.int64)
-        V = self.vocab_size
         v, w = ids[:-1], ids[1:]
-        p = self.p1[w]
-        # Bigram level, for every position.
-        n2, total2, seen2 = _lookup(self.ctx2, self.ctx2_types, self.ctx2_total, v)
-        c2 = _count(self.bi_keys, self.bi_n, v * V + w)
-        p = np.where(seen2, np.maximum(c2 - self.d2, 0) / total2 + self.d2 * n2 / total2 * p, p)
-        # Trigram level, from the second position on.
-        uv = np.r_[-1, ids[:-2] * V + v[1:]]
-        n3, total3, seen3 = _lookup(self.ctx3, self.ctx3_types, self.ctx3_total, uv)
-        c3 = _count(self.tri_keys, self.tri_c, uv * V + w)
-        return np.where(seen3, np.maximum(c3 - self.d3, 0) / total3 + self.d3 * n3 / total3 * p, p)
+        p = self.bigrams.interpolate_targets(self.p1[w], v, w)
+        # The trigram level applies from the second position on.
+        return self.trigrams.interpolate_targets(p, np.r_[-1, ids[:-2] * self.vocab_size + v[1:]], w)
 
     def stream_log_probs(self, ids, chunk: int = 512):
         """Same protocol as the LSTM's: (position, log-probability rows) chunk by chunk."""
