@@ -37,6 +37,18 @@ class TokenFile:
     def itemsize(self) -> int:
         return np.dtype(self.dtype).itemsize
 
+    def ids(self) -> np.ndarray:
+        """The ids, mapped from the file (read as they are used)."""
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.count,))
+
+    def chunks(self, start: int, stop: int, size: int = 1 << 20):
+        """Ids [start, stop) in pieces of `size`: memory does not grow with the file."""
+        if start >= stop:
+            return  # (an empty file cannot be mapped)
+        ids = self.ids()
+        for at in range(start, stop, size):
+            yield ids[at:min(stop, at + size)]
+
 
 def encode_files(tok: Tokenizer, paths: Iterable[Path], out: Path,
                  stats: corpus.DecodeStats | None = None,
@@ -90,13 +102,12 @@ def hold_out(tokens: TokenFile, count: int, blocks: int, train_out: Path,
     count // blocks tokens, one from the middle of each of `blocks` equal parts of the text,
     are held out for validation, so that it samples the whole corpus (its end alone can be
     one unusual document). Copies in pieces; memory does not grow with the corpus."""
-    ids = np.memmap(tokens.path, dtype=tokens.dtype, mode="r", shape=(tokens.count,))
     size, part = count // blocks, tokens.count // blocks
     starts = [k * part + (part - size) // 2 for k in range(blocks)]
 
     def copy(start: int, stop: int, out) -> None:
-        for at in range(start, stop, 1 << 20):
-            _write(out, ids[at:min(stop, at + (1 << 20))], Path(out.name))
+        for chunk in tokens.chunks(start, stop):
+            _write(out, chunk, Path(out.name))
 
     with open(train_out, "wb") as train, open(valid_out, "wb") as valid:
         done = 0

@@ -322,10 +322,8 @@ def _count_ngram(tokens: data.TokenFile, span: tuple[int, int], vocab: int,
     """The Kneser-Ney counts of the training tokens (memory capped by ngram_build), or None
     for a text too short to have trigrams."""
     log("Counting the 3-gram of the training text ...")
-    ids = np.memmap(tokens.path, dtype=tokens.dtype, mode="r", shape=(tokens.count,))
-    chunks = (ids[at:min(span[1], at + (1 << 20))] for at in range(span[0], span[1], 1 << 20))
     try:
-        return ngram_build.build(vocab, chunks)
+        return ngram_build.build(vocab, tokens.chunks(*span))
     except ValueError:
         return None
 
@@ -335,8 +333,7 @@ def _fit_mixture(model_dir: Path, ngram, valid: data.TokenFile, span: tuple[int,
     """Weights of the LSTM, the 3-gram and the cache, fitted on the validation tokens with the
     model just saved (predictors.mixture.fit); None (the predictor's defaults) on failure."""
     snap = artifact.load(model_dir)
-    ids = np.memmap(valid.path, dtype=valid.dtype, mode="r", shape=(valid.count,))
-    ids = np.asarray(ids[span[0]:min(span[1], span[0] + max_tokens + 1)], dtype=np.int64)
+    ids = np.asarray(valid.ids()[span[0]:min(span[1], span[0] + max_tokens + 1)], dtype=np.int64)
     try:
         fitted = mixture_mod.fit(Engine(snap.config["_model"], snap.weights),
                                  KneserNey(ngram) if ngram is not None else None,
@@ -469,10 +466,9 @@ def _holdout_blocks(tokens: int, seq_len: int) -> int:
 
 
 def _span_counts(tokens: data.TokenFile, span: tuple[int, int], vocab: int) -> np.ndarray:
-    ids = np.memmap(tokens.path, dtype=tokens.dtype, mode="r")
     counts = np.zeros(vocab, dtype=np.int64)
-    for start in range(span[0], span[1], 1 << 20):
-        counts += np.bincount(ids[start:min(span[1], start + (1 << 20))], minlength=vocab)[:vocab]
+    for chunk in tokens.chunks(*span):
+        counts += np.bincount(chunk, minlength=vocab)[:vocab]
     return counts
 
 
