@@ -54,6 +54,29 @@ def thinned_batches(ids: np.ndarray, seq: int, batch: int, share: float, seed: i
         yield rows[:, :-1], rows[:, 1:]
 
 
+def sentence_batches(ids: np.ndarray, ends: np.ndarray, seq: int, batch: int, share: float, seed: int):
+    """Random windows of `seq` tokens (+1 for the target); in a `share` of them whole
+    sentences (up to a token in `ends`) are dropped, each with a probability drawn per
+    window from 0.2-0.9: the words within a sentence stay as written, the sentences
+    before come closer."""
+    rng = np.random.default_rng(seed)
+    is_end = np.isin(ids, ends)
+    while True:
+        rows = []
+        for _ in range(batch):
+            start = int(rng.integers(0, len(ids) - 4 * seq - 1))
+            window = ids[start:start + seq + 1]
+            if rng.random() < share:
+                span = ids[start:start + 4 * seq]
+                sentence = np.concatenate([[0], np.cumsum(is_end[start:start + 4 * seq])[:-1]])
+                keep = rng.random(sentence[-1] + 1) >= rng.uniform(0.2, 0.9)
+                kept = span[keep[sentence]][:seq + 1]
+                window = kept if len(kept) == seq + 1 else window
+            rows.append(window)
+        rows = np.stack(rows).astype("int32")
+        yield rows[:, :-1], rows[:, 1:]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gap", default="30,60", help="min,max tokens between cue and answer")
@@ -69,6 +92,8 @@ def main() -> None:
     parser.add_argument("--untied", action="store_true")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--thin", type=float, default=0.0, help="share of windows thinned")
+    parser.add_argument("--drop-sentences", type=float, default=0.0,
+                        help="share of windows whose sentences are dropped at random")
     args = parser.parse_args()
     lo, hi = map(int, args.gap.split(","))
 
@@ -81,7 +106,15 @@ def main() -> None:
                       precision=args.precision, sampled_softmax=0, weight_average=False)
     model_cfg = ModelConfig(vocab_size=tok.get_vocab_size(), units=args.units,
                             embedding_dim=args.embedding_dim, dropout=args.dropout, tied=not args.untied)
-    if args.thin:
+    if args.drop_sentences:
+        text_ids = np.fromfile(tokens.path, dtype=tokens.dtype).astype("int32")
+        vocab = tok.get_vocab()
+        ends = np.array([vocab[t] for t in (".", "!", "?", tokenizer.EOL) if t in vocab])
+        spec = tf.TensorSpec((args.batch_size, args.seq_len), tf.int32)
+        dataset = tf.data.Dataset.from_generator(
+            lambda: sentence_batches(text_ids, ends, args.seq_len, args.batch_size, args.drop_sentences, 0),
+            output_signature=(spec, spec)).prefetch(4)
+    elif args.thin:
         text_ids = np.fromfile(tokens.path, dtype=tokens.dtype).astype("int32")
         spec = tf.TensorSpec((args.batch_size, args.seq_len), tf.int32)
         dataset = tf.data.Dataset.from_generator(

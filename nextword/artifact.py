@@ -9,6 +9,9 @@
                       lstm_{i}_kernel            (input_dim, 4*units)  gates i, f, c, o
                       lstm_{i}_recurrent_kernel  (units, 4*units)      gates i, f, c, o
                       lstm_{i}_bias              (4*units,)
+                      attention_qkv_kernel/_bias (units, 2*attention + units) — if attention:
+                                                 queries, keys, values (model.py)
+                      attention_output_kernel/_bias (units, units) — if attention
                       projection_kernel/_bias    (units, projection_dim) — if projection_dim
                       output_kernel              (last width, vocab)
                       output_bias                (vocab,)
@@ -73,6 +76,11 @@ def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
         shapes[f"lstm_{i}_recurrent_kernel"] = (cfg.units, 4 * cfg.units)
         shapes[f"lstm_{i}_bias"] = (4 * cfg.units,)
         width = cfg.units
+    if cfg.attention:
+        shapes["attention_qkv_kernel"] = (width, 2 * cfg.attention + width)
+        shapes["attention_qkv_bias"] = (2 * cfg.attention + width,)
+        shapes["attention_output_kernel"] = (width, width)
+        shapes["attention_output_bias"] = (width,)
     if cfg.projection_dim:
         shapes["projection_kernel"] = (width, cfg.projection_dim)
         shapes["projection_bias"] = (cfg.projection_dim,)

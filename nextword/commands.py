@@ -40,6 +40,9 @@ def _training(name: str):
 @click.option("--projection-dim", type=click.IntRange(0), default=None,
               help="Linear layer between LSTM and output (0 = none). "
                    "[default: the embedding size when tied and units differ, else 0]")
+@click.option("--attention", type=click.IntRange(0), default=_model("attention"), show_default=True,
+              help="Width of the attention over the LSTM's outputs in the window (0 = none): "
+                   "what lets the network use a word many steps back.")
 @click.option("--tied/--untied", default=_model("tied"), show_default=True,
               help="Use the embedding matrix as the output matrix too.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
@@ -78,7 +81,7 @@ def _training(name: str):
                    "mirrored with several GPUs, else default (one GPU or the CPU). The batch "
                    "size is the global batch, split across replicas; only the chief writes the model.")
 def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
-          embedding_dim, projection_dim, tied, dropout, sampled_softmax, seq_len, precision,
+          embedding_dim, projection_dim, attention, tied, dropout, sampled_softmax, seq_len, precision,
           weight_average, batch_size, epochs, learning_rate, time_budget, seed, resume, replace_any,
           strategy):
     """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
@@ -93,7 +96,7 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
                       sampled_softmax=sampled_softmax,
                       precision=precision, weight_average=weight_average)
     model_options = dict(layers=layers, units=units, embedding_dim=embedding_dim,
-                         projection_dim=projection_dim, tied=tied, dropout=dropout)
+                         projection_dim=projection_dim, attention=attention, tied=tied, dropout=dropout)
     try:
         # The vocabulary (and the dropout, unless given) are known later.
         ModelConfig(vocab_size=1, **{k: v for k, v in model_options.items() if v is not None})
@@ -138,6 +141,7 @@ def info(model_dir, as_json):
     rows = [
         ("model", str(path)),
         ("network", f"embedding {m.embedding_dim} -> {m.layers} x LSTM {m.units}"
+                    + (f" -> attention {m.attention} over {m.attention_span} steps" if m.attention else "")
                     + (f" -> projection {m.projection_dim}" if m.projection_dim else "")
                     + f" -> softmax over {m.vocab_size:,} words"
                     + (" (tied to the embedding)" if m.tied else "")),

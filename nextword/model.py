@@ -1,7 +1,11 @@
 """The Keras language model, built from a ModelConfig, and its weights as plain arrays.
 
-Embedding -> LSTM x layers (each followed by variational dropout) -> optional linear
-projection -> output over the vocabulary, whose matrix is the embedding matrix when tied.
+Embedding -> LSTM x layers (each followed by variational dropout) -> optional attention
+-> optional linear projection -> output over the vocabulary, whose matrix is the embedding
+matrix when tied. The attention (one head, `attention` wide) adds to the last LSTM layer's
+output at each position a mix of that layer's outputs at the positions before (the window's
+own, at most `attention_span` back), weighted by how well their keys match its query: a
+word many steps back is one step away (issue 14).
 `call` returns the last hidden layer; `logits` applies the output matrix. Under the
 mixed_bfloat16 policy the arithmetic is bfloat16 and the weights float32. Training may
 use a sampled softmax (`sampled`: that many negative words per step, drawn log-uniformly,
@@ -25,11 +29,13 @@ from .config import ModelConfig
 class LanguageModel(keras.Model):
     def __init__(self, vocab_size: int, embedding_dim: int, units: int, layers: int = 1,
                  dropout: float = 0.0, projection_dim: int = 0, tied: bool = False,
-                 sampled: int = 0, unroll: bool = False, **kwargs):
+                 sampled: int = 0, unroll: bool = False, attention: int = 0, attention_span: int = 0,
+                 **kwargs):
         super().__init__(**kwargs)
         self.settings = dict(vocab_size=vocab_size, embedding_dim=embedding_dim, units=units,
                              layers=layers, dropout=dropout, projection_dim=projection_dim,
-                             tied=tied, sampled=sampled, unroll=unroll)
+                             tied=tied, sampled=sampled, unroll=unroll, attention=attention,
+                             attention_span=attention_span)
         self.vocab_size, self.sampled, self.tied = vocab_size, sampled, tied
         policy = self.dtype_policy  # e.g. mixed_bfloat16: float32 weights, bfloat16 compute
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=policy)
@@ -40,6 +46,10 @@ class LanguageModel(keras.Model):
         # for windows of a fixed, modest length).
         self.lstms = [keras.layers.LSTM(units, return_sequences=True, unroll=unroll, name=f"lstm_{i}",
                                         dtype=policy) for i in range(layers)]
+        self.attention, self.attention_span = attention, attention_span
+        if attention:  # queries, keys and values in one product; values are `units` wide
+            self.attention_qkv = keras.layers.Dense(2 * attention + units, name="attention_qkv", dtype=policy)
+            self.attention_output = keras.layers.Dense(units, name="attention_output", dtype=policy)
         self.projection = (keras.layers.Dense(projection_dim, name="projection", dtype=policy)
                            if projection_dim else None)
         width = projection_dim or units  # tied: equal to embedding_dim (ModelConfig checks)
@@ -54,9 +64,30 @@ class LanguageModel(keras.Model):
 
     def call(self, tokens, training=False):
         x = self.dropouts[0](self.embedding(tokens), training=training)
-        for lstm, dropout in zip(self.lstms, self.dropouts[1:], strict=True):
-            x = dropout(lstm(x, training=training), training=training)
+        for n, (lstm, dropout) in enumerate(zip(self.lstms, self.dropouts[1:], strict=True)):
+            h = lstm(x, training=training)
+            x = dropout(h, training=training)
+            if self.attention and n == len(self.lstms) - 1:
+                x = x + self._attend(h)
         return self.projection(x) if self.projection is not None else x
+
+    def _attend(self, h):
+        """The attention's addition to the outputs `h` (batch, time, units): position t
+        reads positions t - attention_span < s <= t. Scores and softmax in float32."""
+        a = self.attention
+        qkv = self.attention_qkv(h)
+        q = keras.ops.cast(qkv[..., :a], "float32")
+        k = keras.ops.cast(qkv[..., a:2 * a], "float32")
+        scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 2, 1))) * (a ** -0.5)
+        steps = keras.ops.shape(h)[1]
+        t = keras.ops.expand_dims(keras.ops.arange(steps), 1)
+        s = keras.ops.expand_dims(keras.ops.arange(steps), 0)
+        visible = s <= t
+        if self.attention_span:
+            visible = keras.ops.logical_and(visible, t - s < self.attention_span)
+        scores = keras.ops.where(visible, scores, -1e9)
+        mix = keras.ops.cast(keras.ops.softmax(scores, axis=-1), h.dtype)
+        return self.attention_output(keras.ops.matmul(mix, qkv[..., 2 * a:]))
 
     def logits(self, hidden):
         """Float32 logits; the product runs in the hidden vectors' dtype (bfloat16 under a
@@ -92,7 +123,8 @@ def build(cfg: ModelConfig, sampled: int = 0, precision: str = "float32",
     with AVX-512 BF16 or AMX, and on recent GPUs). `unroll`: for fixed windows of modest
     length (train.UNROLL_MAX tokens)."""
     model = LanguageModel(cfg.vocab_size, cfg.embedding_dim, cfg.units, cfg.layers, cfg.dropout,
-                          cfg.projection_dim, cfg.tied, sampled, unroll, name="nextword_lstm",
+                          cfg.projection_dim, cfg.tied, sampled, unroll, cfg.attention,
+                          cfg.attention_span, name="nextword_lstm",
                           dtype=precision)
     model(np.zeros((1, 2), dtype="int32"))  # create the weights
     return model
@@ -116,6 +148,9 @@ def export_weights(model: LanguageModel, cfg: ModelConfig) -> dict[str, np.ndarr
         arrays[f"lstm_{i}_kernel"] = kernel
         arrays[f"lstm_{i}_recurrent_kernel"] = recurrent
         arrays[f"lstm_{i}_bias"] = bias
+    if model.attention:
+        for layer in (model.attention_qkv, model.attention_output):  # attention_qkv_kernel, ...
+            arrays[f"{layer.name}_kernel"], arrays[f"{layer.name}_bias"] = layer.get_weights()
     if model.projection is not None:
         arrays["projection_kernel"], arrays["projection_bias"] = model.projection.get_weights()
     # Tied or not, the output matrix is written out: the engine needs no special case.

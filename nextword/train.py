@@ -185,6 +185,7 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
             else:
                 options = {k: v for k, v in (model_options or {}).items() if v is not None}
                 options.setdefault("dropout", default_dropout(train_span[1] - train_span[0]))
+                options["attention_span"] = cfg.seq_len  # what the attention sees in training
                 model_cfg = ModelConfig(vocab_size=vocab, **options)
                 steps = data.steps_per_epoch(tokens.count, cfg.seq_len, cfg.batch_size)
                 net = new_model(model_cfg, cfg, steps, gpu=bool(facts.gpus))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -58,6 +60,33 @@ def test_parity_with_two_layers_and_a_projection(tmp_path):
     want = np.exp(logits - logits.max())
     want /= want.sum()
     assert np.max(np.abs(engine.distribution(ids) - want)) <= 1e-5
+
+
+def test_attention_reads_the_same_positions_as_in_training(tmp_path):
+    """Keras and the engine agree with an attention span shorter than the text, while a
+    query grows, shrinks and jumps back, and in stream_log_probs across chunk edges."""
+    from nextword.config import ModelConfig
+    from nextword.model import build, export_weights, next_token_logits
+
+    cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=12, attention=4, attention_span=5,
+                      tied=False, dropout=0.0)
+    net = build(cfg)
+    rng = np.random.default_rng(3)
+    for weight in net.weights:  # large enough that the attention's share shows
+        weight.assign(rng.normal(0, 0.6, weight.shape).astype("float32"))
+    ids = rng.integers(0, 50, size=24).tolist()
+    logits = next_token_logits(net, [ids])[0]
+    want = np.exp(logits - logits.max(axis=1, keepdims=True))
+    want /= want.sum(axis=1, keepdims=True)
+    engine = Engine(cfg, export_weights(net, cfg))
+    for n in (1, 4, 12, 24, 20, 23, 2, 24):
+        assert np.max(np.abs(engine.distribution(ids[:n]) - want[n - 1])) <= 1e-5, n
+    for chunk in (3, 7, 24):
+        rows = np.concatenate([z for _, z in engine.stream_log_probs(ids, chunk=chunk)])
+        assert np.max(np.abs(np.exp(rows) - want)) <= 1e-5, chunk
+    # Without the attention's share the answer is another: the test would see it missing.
+    plain = Engine(replace(cfg, attention=0), export_weights(net, cfg))
+    assert np.max(np.abs(plain.distribution(ids) - want[-1])) > 1e-3
 
 
 def test_cache_gives_the_same_answer_as_a_fresh_engine(model_dir):

@@ -34,7 +34,7 @@ def test_tying_adds_the_projection_it_needs_and_refuses_a_mismatch():
 
 def test_a_config_written_before_a_setting_existed_reads_as_it_was_trained():
     old = from_dict(ModelConfig, {"vocab_size": 40, "embedding_dim": 6, "units": 10, "projection_dim": 0})
-    assert (old.tied, old.projection_dim) == (False, 0)
+    assert (old.tied, old.projection_dim, old.attention) == (False, 0, 0)
     training = from_dict(TrainConfig, {"seq_len": 35})
     assert (training.precision, training.weight_average) == ("float32", False)
 

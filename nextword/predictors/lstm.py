@@ -3,7 +3,9 @@
 No TensorFlow or Keras here. `Engine.distribution(ids)` returns next-token probabilities
 after a token sequence; the state is cached by token prefix, so a query that extends (or
 trims a little of) the previous one costs only the tokens that differ. The gate layout is
-Keras' (i, f, c, o), documented in artifact.py.
+Keras' (i, f, c, o), documented in artifact.py. A model with attention (model.py) also
+keeps each position's query, key and value, so the next step reads the last
+`attention_span` positions without running them again.
 """
 
 from __future__ import annotations
@@ -36,9 +38,14 @@ class Engine:
                         arrays[f"lstm_{i}_bias"]) for i in range(cfg.layers)]
         self.projection = ((arrays["projection_kernel"], arrays["projection_bias"])
                            if cfg.projection_dim else None)
+        self.attention = ((arrays["attention_qkv_kernel"], arrays["attention_qkv_bias"],
+                           arrays["attention_output_kernel"], arrays["attention_output_bias"])
+                          if cfg.attention else None)
         self.output_kernel = arrays["output_kernel"]
         self.output_bias = arrays["output_bias"]
         self._ids: list[int] = []
+        width = 2 * cfg.attention + cfg.units if cfg.attention else 0
+        self._qkv = np.zeros((0, width), dtype=np.float32)  # the attention's rows of _ids' positions
         self._states: list[np.ndarray] = []  # state after _ids[:n] for the last positions n
         self._first_kept = 0                 # position of _states[0]
         self._probs: np.ndarray | None = None
@@ -81,17 +88,44 @@ class Engine:
             x = out_h
         return per_layer
 
-    def run(self, state: np.ndarray, ids, keep: int = 1) -> list[np.ndarray]:
-        """Feed `ids` from `state`; return the states after each of the last `keep` tokens."""
+    def run(self, state: np.ndarray, ids, keep: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
+        """Feed `ids` from `state`; return the states after each of the last `keep` tokens,
+        and the attention's rows (query, key, value) of every position (no columns without
+        attention)."""
         ids = np.asarray(ids, dtype=np.int64)
         kept: list[np.ndarray] = []
+        rows = []
         state = state.copy()
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
             per_layer = self._layers_forward(state, chunk)
+            rows.append(self._qkv_rows(per_layer[-1][0]))
             for t in range(max(start, len(ids) - keep), start + len(chunk)):
                 kept.append(np.stack([np.stack([h[t - start], c[t - start]]) for h, c in per_layer]))
-        return kept[-keep:] if keep else []
+        rows = np.concatenate(rows) if rows else self._qkv[:0]
+        return (kept[-keep:] if keep else []), rows
+
+    def _qkv_rows(self, h: np.ndarray) -> np.ndarray:
+        if self.attention is None:
+            return np.zeros((len(h), 0), dtype=np.float32)
+        return h @ self.attention[0] + self.attention[1]
+
+    def _attend(self, h: np.ndarray, rows: np.ndarray, first: int) -> np.ndarray:
+        """Top-layer outputs `h` (m, units) of the last m positions of `rows` (L, q|k|v),
+        with the attention's addition; `first`: rows[first:] are h's own. Position j reads
+        the rows within attention_span back to it, its own included."""
+        if self.attention is None:
+            return h
+        a, span = self.cfg.attention, self.cfg.attention_span
+        q = rows[first:, :a]
+        scores = (q @ rows[:, a:2 * a].T) * np.float32(a ** -0.5)  # (m, L)
+        pos = np.arange(first, first + len(h))[:, None]
+        key = np.arange(len(rows))[None, :]
+        scores = np.where((key <= pos) & (pos - key < span), scores, -np.inf)
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        return h + (scores @ rows[:, 2 * a:]) @ self.attention[2] + self.attention[3]
 
     def stream_log_probs(self, ids, chunk: int = CHUNK):
         """For a whole text: yield (position, log-probability rows) chunk by chunk, where
@@ -100,8 +134,13 @@ class Engine:
         per token. Does not touch the cache."""
         ids = np.asarray(ids, dtype=np.int64)
         state = self.zero_state()
+        tail = self._qkv[:0]  # the rows of the positions before the chunk its attention reads
         for start in range(0, len(ids), chunk):
             h = self._layers_forward(state, ids[start:start + chunk])[-1][0]
+            rows = np.concatenate([tail, self._qkv_rows(h)])
+            h = self._attend(h, rows, len(tail))
+            if self.attention is not None:
+                tail = rows[max(0, len(rows) - (self.cfg.attention_span - 1)):]
             z = self._output(h).astype(np.float64)
             z -= z.max(axis=1, keepdims=True)
             z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -113,11 +152,9 @@ class Engine:
             h = h @ self.projection[0] + self.projection[1]
         return h @ self.output_kernel + self.output_bias
 
-    def logits(self, state: np.ndarray) -> np.ndarray:
-        return self._output(state[-1, 0])
-
-    def probabilities(self, state: np.ndarray) -> np.ndarray:
-        z = self.logits(state).astype(np.float64)
+    def probabilities(self, state: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """After the position whose state is `state` and whose attention rows end `rows`."""
+        z = self._output(self._attend(state[-1, 0][None], rows, len(rows) - 1)[0]).astype(np.float64)
         z -= z.max()
         np.exp(z, out=z)
         return z / z.sum()
@@ -137,7 +174,8 @@ class Engine:
             self._states = self._states[: base - self._first_kept + 1]
         else:
             base, self._states = 0, [self.zero_state()]
-        new = self.run(self._states[-1], ids[base:], keep=KEEP_STATES)
+        new, rows = self.run(self._states[-1], ids[base:], keep=KEEP_STATES)
+        self._qkv = np.concatenate([self._qkv[:base], rows])
         if len(new) < len(ids) - base:
             self._states = new  # the run was longer than KEEP_STATES: only its end is kept
         else:
@@ -145,5 +183,5 @@ class Engine:
         self._states = self._states[-KEEP_STATES:]
         self._first_kept = len(ids) + 1 - len(self._states)
         self._ids = ids
-        self._probs = self.probabilities(self._states[-1])
+        self._probs = self.probabilities(self._states[-1], self._qkv[-max(1, self.cfg.attention_span):])
         return self._probs
