@@ -1,0 +1,100 @@
+"""Completion latency of `nextword lsp` over stdio while a paragraph is typed.
+
+    python bench/lsp_latency.py [--model DIR] [--rounds 3]
+
+An LSP client (pygls's) starts `python -m nextword lsp`, opens an empty plain-text
+document and types predict_speed's PARAGRAPH into it `--rounds` times (a line between
+rounds), one character at a time: per keystroke an incremental didChange and a completion
+request at the cursor, timed from sending the change to the completion's answer. Without
+--model it builds predict_speed's model (embedding 256, 512 units, ~10k words, 3-gram,
+default mixture weights). Target: p99 <= 10 ms per keystroke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.lsp.client import LanguageClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from predict_speed import PARAGRAPH, build_model  # noqa: E402
+
+from nextword import artifact  # noqa: E402
+
+URI = "file:///bench/paragraph.txt"
+
+
+async def type_paragraph(model: Path, rounds: int) -> dict:
+    client = LanguageClient("nextword-bench", "1")
+    started = time.perf_counter()
+    await client.start_io(sys.executable, "-m", "nextword", "lsp")
+    await client.initialize_async(types.InitializeParams(
+        capabilities=types.ClientCapabilities(), initialization_options={"model": str(model)}))
+    ready = time.perf_counter() - started
+    client.initialized(types.InitializedParams())
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=URI, language_id="plaintext", version=1, text="")))
+    latencies, items = [], 0
+    line = column = 0
+    for version, char in enumerate("\n".join([PARAGRAPH] * rounds), start=2):
+        at = types.Position(line, column)
+        line, column = (line + 1, 0) if char == "\n" else (line, column + 1)
+        start = time.perf_counter()
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=URI, version=version),
+            [types.TextDocumentContentChangePartial(range=types.Range(at, at), text=char)]))
+        result = await client.text_document_completion_async(types.CompletionParams(
+            types.TextDocumentIdentifier(URI), types.Position(line, column)))
+        latencies.append(time.perf_counter() - start)
+        items += len(result.items) if result else 0
+    with open(f"/proc/{client._server.pid}/status") as f:
+        peak = next(int(row.split()[1]) * 1024 for row in f if row.startswith("VmHWM"))
+    await client.shutdown_async(None)
+    client.exit(None)
+    await client.stop()
+    return {"latencies": latencies, "ready_s": ready, "peak": peak, "items": items}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        model = args.model or Path(tmp) / "bench-model"
+        if args.model is None:
+            build_model(model)
+        cfg = artifact.read_config(model)["_model"]
+        run = asyncio.run(type_paragraph(model, args.rounds))
+    lat_ms = sorted(1000 * x for x in run["latencies"])
+    figures = {
+        "model": f"embedding {cfg.embedding_dim}, {cfg.units} units, {cfg.vocab_size} words",
+        "ready_s": round(run["ready_s"], 3),
+        "keystroke_p50_ms": round(lat_ms[len(lat_ms) // 2], 3),
+        "keystroke_p99_ms": round(lat_ms[int(0.99 * (len(lat_ms) - 1))], 3),
+        "keystroke_max_ms": round(lat_ms[-1], 3),
+        "keystrokes": len(lat_ms), "items_per_answer": round(run["items"] / len(lat_ms), 2),
+        "peak_rss_mb": round(run["peak"] / 2**20, 1)}
+    if args.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(f"model: {figures['model']}")
+    print(f"start to initialized (process, imports, model): {figures['ready_s']} s")
+    print(f"per keystroke, didChange + completion over stdio ({len(lat_ms)} keystrokes, "
+          f"{figures['items_per_answer']} items per answer): p50 {figures['keystroke_p50_ms']} ms, "
+          f"p99 {figures['keystroke_p99_ms']} ms, max {figures['keystroke_max_ms']} ms"
+          "   (target p99 <= 10 ms)")
+    print(f"peak RSS of the server: {figures['peak_rss_mb']} MB")
+
+
+if __name__ == "__main__":
+    main()
