@@ -127,6 +127,21 @@ async def test_the_server_process_never_loads_tensorflow(client):
     assert "tensorflow" not in maps.read_text()
 
 
+def test_the_fast_position_codec_agrees_with_pygls():
+    from pygls.workspace import PositionCodec
+
+    from nextword.lsp import OneUnitCodec
+
+    lines = ["The cat sleeps.\n", "😀 a dog\n", "Café au lait\r\n", "", "last line"]
+    for encoding in types.PositionEncodingKind:
+        fast, slow = OneUnitCodec(encoding), PositionCodec(encoding)
+        for line in range(len(lines) + 1):
+            for character in range(20):
+                position = types.Position(line, character)
+                assert (fast.position_from_client_units(lines, types.Position(line, character))
+                        == slow.position_from_client_units(lines, position)), (encoding, line, character)
+
+
 # -- the process: start-up errors and the ways it ends, with JSON-RPC written here ----------
 
 def frame(message: dict) -> bytes:
