@@ -208,8 +208,20 @@ def test_exit_closed_stdin_ctrl_c_and_sigterm_end_quietly(model_dir):
 NVIM_SCRIPT = Path(__file__).with_name("nvim_completion.lua")
 
 
-@pytest.mark.skipif(shutil.which("nvim") is None, reason="Neovim (nvim) is not installed")
+def neovim_version() -> tuple[int, ...] | None:
+    """(major, minor) of the `nvim` on PATH, or None."""
+    if shutil.which("nvim") is None:
+        return None
+    first = subprocess.run(["nvim", "--version"], capture_output=True, text=True, timeout=30).stdout
+    digits = first.split()[1].lstrip("v").split(".")[:2] if first.startswith("NVIM v") else []
+    return tuple(int(d) for d in digits if d.isdigit()) or None
+
+
 def test_neovim_gets_nextwords_words(model_dir, tmp_path):
+    version = neovim_version()
+    if version is None or version < (0, 7):
+        pytest.skip("needs Neovim 0.7 or later (nvim) on PATH: " + ("not found" if version is None
+                    else f"found {'.'.join(map(str, version))}"))
     document = tmp_path / "note.txt"
     document.write_text("The cat sleeps in the garden.\n")
     out = tmp_path / "completions.json"
