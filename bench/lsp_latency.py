@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,9 +24,7 @@ from pygls.lsp.client import LanguageClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from predict_speed import PARAGRAPH, build_model  # noqa: E402
-
-from nextword import artifact  # noqa: E402
+from predict_speed import PARAGRAPH, bench_model, describe, keystroke_figures, peak_rss  # noqa: E402
 
 URI = "file:///bench/paragraph.txt"
 
@@ -55,8 +52,7 @@ async def type_paragraph(model: Path, rounds: int) -> dict:
             types.TextDocumentIdentifier(URI), types.Position(line, column)))
         latencies.append(time.perf_counter() - start)
         items += len(result.items) if result else 0
-    with open(f"/proc/{client._server.pid}/status") as f:
-        peak = next(int(row.split()[1]) * 1024 for row in f if row.startswith("VmHWM"))
+    peak = peak_rss(client._server.pid)
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
@@ -66,30 +62,22 @@ async def type_paragraph(model: Path, rounds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="Times the paragraph is typed.")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or Path(tmp) / "bench-model"
-        if args.model is None:
-            build_model(model)
-        cfg = artifact.read_config(model)["_model"]
+    with bench_model(args.model) as model:
         run = asyncio.run(type_paragraph(model, args.rounds))
-    lat_ms = sorted(1000 * x for x in run["latencies"])
-    figures = {
-        "model": f"embedding {cfg.embedding_dim}, {cfg.units} units, {cfg.vocab_size} words",
-        "ready_s": round(run["ready_s"], 3),
-        "keystroke_p50_ms": round(lat_ms[len(lat_ms) // 2], 3),
-        "keystroke_p99_ms": round(lat_ms[int(0.99 * (len(lat_ms) - 1))], 3),
-        "keystroke_max_ms": round(lat_ms[-1], 3),
-        "keystrokes": len(lat_ms), "items_per_answer": round(run["items"] / len(lat_ms), 2),
-        "peak_rss_mb": round(run["peak"] / 2**20, 1)}
+        figures = {"model": describe(model), "ready_s": round(run["ready_s"], 3),
+                   **keystroke_figures(run["latencies"]),
+                   "keystroke_max_ms": round(1000 * max(run["latencies"]), 3),
+                   "items_per_answer": round(run["items"] / len(run["latencies"]), 2),
+                   "peak_rss_mb": round(run["peak"] / 2**20, 1)}
     if args.json:
         print(json.dumps(figures, indent=2))
         return
     print(f"model: {figures['model']}")
     print(f"start to initialized (process, imports, model): {figures['ready_s']} s")
-    print(f"per keystroke, didChange + completion over stdio ({len(lat_ms)} keystrokes, "
+    print(f"per keystroke, didChange + completion over stdio ({figures['keystrokes']} keystrokes, "
           f"{figures['items_per_answer']} items per answer): p50 {figures['keystroke_p50_ms']} ms, "
           f"p99 {figures['keystroke_p99_ms']} ms, max {figures['keystroke_max_ms']} ms"
           "   (target p99 <= 10 ms)")
