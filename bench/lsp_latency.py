@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -36,6 +37,7 @@ async def type_paragraph(model: Path, rounds: int) -> dict:
     await client.initialize_async(types.InitializeParams(
         capabilities=types.ClientCapabilities(), initialization_options={"model": str(model)}))
     ready = time.perf_counter() - started
+    gc.freeze()  # this client's full collections (pygls's types) would be timed as the server's
     client.initialized(types.InitializedParams())
     client.text_document_did_open(types.DidOpenTextDocumentParams(
         types.TextDocumentItem(uri=URI, language_id="plaintext", version=1, text="")))
@@ -68,8 +70,9 @@ def main() -> None:
     with bench_model(args.model) as model:
         run = asyncio.run(type_paragraph(model, args.rounds))
         figures = {"model": describe(model), "ready_s": round(run["ready_s"], 3),
-                   **keystroke_figures(run["latencies"]),
-                   "keystroke_max_ms": round(1000 * max(run["latencies"]), 3),
+                   "first_keystroke_ms": round(1000 * run["latencies"][0], 3),
+                   **keystroke_figures(run["latencies"][1:]),
+                   "keystroke_max_ms": round(1000 * max(run["latencies"][1:]), 3),
                    "items_per_answer": round(run["items"] / len(run["latencies"]), 2),
                    "peak_rss_mb": round(run["peak"] / 2**20, 1)}
     if args.json:
@@ -77,7 +80,9 @@ def main() -> None:
         return
     print(f"model: {figures['model']}")
     print(f"start to initialized (process, imports, model): {figures['ready_s']} s")
-    print(f"per keystroke, didChange + completion over stdio ({figures['keystrokes']} keystrokes, "
+    print(f"first keystroke (cattrs builds its converters for these messages, in server and client): "
+          f"{figures['first_keystroke_ms']} ms")
+    print(f"per keystroke after it, didChange + completion over stdio ({figures['keystrokes']} keystrokes, "
           f"{figures['items_per_answer']} items per answer): p50 {figures['keystroke_p50_ms']} ms, "
           f"p99 {figures['keystroke_p99_ms']} ms, max {figures['keystroke_max_ms']} ms"
           "   (target p99 <= 10 ms)")

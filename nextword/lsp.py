@@ -19,6 +19,7 @@ textDocument/didSave handler here, behind a setting, off by default.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -144,6 +145,9 @@ class NextwordServer(LanguageServer):
     def use(self, model: Predictor) -> None:
         self.model = model
         self.documents = {uri: (language, model.fork()) for uri, (language, _) in self.documents.items()}
+        # What is loaded by now (pygls's types, the model) stays for good: out of the cyclic
+        # collector's way, whose full pass over it (about one per 7,000 keystrokes) took 54 ms.
+        gc.freeze()
 
     def complete(self, params: types.CompletionParams) -> types.CompletionList | None:
         language, predictor = self.documents.get(params.text_document.uri, ("", None))
