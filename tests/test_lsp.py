@@ -142,6 +142,43 @@ def test_the_fast_position_codec_agrees_with_pygls():
                         == slow.position_from_client_units(lines, position)), (encoding, line, character)
 
 
+def test_a_keystroke_runs_the_lstm_one_step_at_most(model_dir, monkeypatch):
+    """In the server (in process, messages as pygls reads them): typing in a document, each
+    word costs the LSTM one token, not a run over the document so far."""
+    import gc
+
+    from nextword.lsp import Settings, make_server
+    from nextword.predictors.lstm import Engine
+
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # not the test process's objects
+    fed = []
+    run = Engine.run
+    monkeypatch.setattr(Engine, "run", lambda self, state, ids, keep=1: fed.append(len(ids)) or run(
+        self, state, ids, keep))
+    server = make_server(Settings(model=model_dir))
+    answers = []
+    server.protocol.set_writer(type("Writer", (), {"write": lambda self, data: answers.append(data)})())
+
+    def send(message: dict) -> None:
+        server.protocol.handle_message(json.loads(json.dumps({"jsonrpc": "2.0", **message}),
+                                                  object_hook=server.protocol.structure_message))
+
+    uri, text = "file:///tmp/typed.txt", "The cat sleeps in the garden. A dog barks by the river. "
+    send({"id": 0, "method": "initialize",
+          "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+    send({"method": "textDocument/didOpen", "params": {"textDocument": {
+        "uri": uri, "languageId": "plaintext", "version": 1, "text": ""}}})
+    for column, char in enumerate(text):
+        at = {"line": 0, "character": column}
+        send({"method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": uri, "version": column + 2},
+            "contentChanges": [{"range": {"start": at, "end": at}, "text": char}]}})
+        send({"id": column + 1, "method": "textDocument/completion", "params": {
+            "textDocument": {"uri": uri}, "position": {"line": 0, "character": column + 1}}})
+    assert len(answers) == len(text) + 1 and b'"label": "sleeps"' in answers[8]  # after "The cat "
+    assert fed[0] == 1 and max(fed[1:]) <= 2, fed  # (a word and the punctuation after it: 2)
+
+
 # -- the process: start-up errors and the ways it ends, with JSON-RPC written here ----------
 
 def frame(message: dict) -> bytes:
