@@ -36,9 +36,10 @@ demo: install corpora/python-docs.txt  ## train on the built-in Python docs corp
 	@echo
 	@echo "Try it as you type:  $(BIN)/nextword complete -m $(DEMO_MODEL)"
 
-bench: install  ## speed of prediction and training (vs PyTorch: the `bench` extra), 10-min WikiText-2 quality
+bench: install  ## speed of prediction (pipe and LSP) and training (vs PyTorch: the `bench` extra), 10-min WikiText-2 quality
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/predict_speed.py
+	$(BIN)/python bench/lsp_latency.py
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/wikitext_quality.py
 

@@ -13,6 +13,7 @@ Targets: cold start <= 0.4 s, p99 <= 3 ms per keystroke, peak RSS <= 150 MB.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -78,11 +79,38 @@ def keystrokes(model: Path, rounds: int) -> tuple[list[float], int]:
             proc.stdout.readline()
             if r > 0 or i > 1:  # the very first answer includes loading
                 latencies.append(time.perf_counter() - start)
-    with open(f"/proc/{proc.pid}/status") as f:
-        peak = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+    peak = peak_rss(proc.pid)
     proc.stdin.close()
     proc.wait()
     return latencies, peak
+
+
+def peak_rss(pid: int) -> int:
+    """The peak resident set of a running process, in bytes (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+
+
+@contextlib.contextmanager
+def bench_model(path: Path | None):
+    """`path`, or the benchmark model built in a temporary directory for the duration."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if path is None:
+            path = Path(tmp) / "bench-model"
+            build_model(path)
+        yield path
+
+
+def describe(model: Path) -> str:
+    cfg = artifact.read_config(model)["_model"]
+    return f"embedding {cfg.embedding_dim}, {cfg.units} units, {cfg.vocab_size} words"
+
+
+def keystroke_figures(latencies: list[float]) -> dict:
+    """p50 and p99 of per-keystroke latencies (seconds) in ms, and their count."""
+    ms = sorted(1000 * x for x in latencies)
+    return {"keystroke_p50_ms": round(ms[len(ms) // 2], 3),
+            "keystroke_p99_ms": round(ms[int(0.99 * (len(ms) - 1))], 3), "keystrokes": len(ms)}
 
 
 def main() -> None:
@@ -91,29 +119,22 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        model = args.model or Path(tmp) / "bench-model"
-        if args.model is None:
-            build_model(model)
-        cfg = artifact.read_config(model)["_model"]
+    with bench_model(args.model) as model:
         cold = timed([sys.executable, "-m", "nextword", "predict", "-m", str(model), "the "], args.runs)
         tf_import = timed([sys.executable, "-c", "import tensorflow"], max(1, args.runs // 2))
         latencies, peak = keystrokes(model, rounds=3)
-    lat_ms = sorted(1000 * x for x in latencies)
-    figures = {
-        "model": f"embedding {cfg.embedding_dim}, {cfg.units} units, {cfg.vocab_size} words",
-        "cold_start_s": round(cold, 3), "import_tensorflow_s": round(tf_import, 3),
-        "keystroke_p50_ms": round(lat_ms[len(lat_ms) // 2], 3),
-        "keystroke_p99_ms": round(lat_ms[int(0.99 * (len(lat_ms) - 1))], 3),
-        "keystrokes": len(lat_ms), "peak_rss_mb": round(peak / 2**20, 1)}
+        figures = {"model": describe(model), "cold_start_s": round(cold, 3),
+                   "import_tensorflow_s": round(tf_import, 3), **keystroke_figures(latencies),
+                   "peak_rss_mb": round(peak / 2**20, 1)}
     if args.json:
         print(json.dumps(figures, indent=2))
         return
     print(f"model: {figures['model']}")
     print(f"cold start, `nextword predict \"the \"`: {cold:.3f} s   (target <= 0.4 s; "
           f"`python -c 'import tensorflow'` in the same run: {tf_import:.3f} s)")
-    print(f"per keystroke through the pipe ({len(lat_ms)} keystrokes): p50 {figures['keystroke_p50_ms']} ms, "
-          f"p99 {figures['keystroke_p99_ms']} ms   (target p99 <= 3 ms)")
+    print(f"per keystroke through the pipe ({figures['keystrokes']} keystrokes): "
+          f"p50 {figures['keystroke_p50_ms']} ms, p99 {figures['keystroke_p99_ms']} ms"
+          "   (target p99 <= 3 ms)")
     print(f"peak RSS of the predict process: {figures['peak_rss_mb']} MB   (target <= 150 MB)")
 
 

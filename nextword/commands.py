@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -182,15 +183,21 @@ def _load_predictor(model_dir, interactive: bool = True):
     from .cli import require_stdout
 
     require_stdout()  # every command that loads a model answers on stdout
-    if interactive and "numpy" not in sys.modules:
-        # One token at a time is a small matrix-vector product: BLAS threads only add
-        # hand-off latency (p99 per keystroke fell from 24 ms to 5 ms on a busy 2-core
-        # machine). Must be set before NumPy loads; `evaluate` keeps them for bulk work.
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
+    if interactive:
+        _one_blas_thread()
     from .predictor import Predictor
 
     return Predictor.load(resolve_model(model_dir))
+
+
+def _one_blas_thread() -> None:
+    """For keystroke-by-keystroke prediction. One token at a time is a small matrix-vector
+    product: BLAS threads only add hand-off latency (p99 per keystroke fell from 24 ms to
+    5 ms on a busy 2-core machine). Must be set before NumPy loads; `evaluate` keeps them
+    for bulk work."""
+    if "numpy" not in sys.modules:
+        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
 
 
 @cli.command()
@@ -299,3 +306,25 @@ def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
                       not no_baseline)
     write_stdout((json.dumps(to_json(results, suggestions), indent=2) if as_json
                   else table(results, suggestions)) + "\n")
+
+
+@cli.command()
+@model_option
+@click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True,
+              help="Completion items per request (the client's \"items\" setting overrides it).")
+@click.option("--stdio", is_flag=True, help="Accepted for clients that pass it: stdio is the only transport.")
+def lsp(model_dir, k, stdio):
+    """Serve completions to an editor: a Language Server (LSP) on stdin and stdout.
+
+    The next word after a space, or the rest of the word at the cursor, from the document's
+    text before the cursor. The client's initializationOptions (or settings) may set
+    "model", "items" and "languages" (languageIds, or "*"); see the README for Neovim,
+    Helix and Emacs.
+    """
+    from .cli import require_stdout
+
+    require_stdout()
+    _one_blas_thread()
+    from .lsp import Settings, run
+
+    run(Settings(model=Path(model_dir).expanduser() if model_dir else None, items=k))

@@ -9,6 +9,7 @@ a scan), and words outside the vocabulary that the cache holds.
 
 from __future__ import annotations
 
+import copy
 import re
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -154,6 +155,20 @@ class Predictor:
     @property
     def vocab_size(self) -> int:
         return len(self.id_to_token)
+
+    def fork(self) -> Predictor:
+        """The same model (its arrays shared) with state of its own: the LSTM's cache of the
+        last context and an empty cache of recent text. One per text that is edited apart
+        from the others (an editor's documents), so switching texts re-runs neither."""
+        store = self.cache.fresh() if self.cache is not None else None
+        readers = store.components() if store is not None else {}
+        components = {name: readers[name] if name in readers else
+                      component.fork() if hasattr(component, "fork") else component
+                      for name, component in self.mixture.components.items()}
+        twin = copy.copy(self)
+        twin.mixture = Mixture(components, self.mixture.weights)
+        twin._last = None
+        return twin
 
     def only(self, name: str) -> Predictor:
         """A predictor over one component of this one ("lstm", "ngram"), without the cache."""

@@ -102,6 +102,19 @@ def test_a_word_outside_the_vocabulary_is_completed_after_its_first_letters(mode
     assert p.suggest("Then the qwer", 1)[0][0] == "Qwertyx"
 
 
+def test_a_fork_shares_the_model_and_keeps_its_own_state(model_dir):
+    p = nextword.load(model_dir)
+    a, b = p.fork(), p.fork()
+    assert a.engine.embedding is p.engine.embedding  # the arrays are shared, not copied
+    assert list(a.mixture.components) == list(p.mixture.components)
+    assert a.mixture.weights == p.mixture.weights
+    a.suggest("The cat met Zorblax in the garden. ", 1)
+    assert len(a.engine._ids) > 5 and not b.engine._ids and not p.engine._ids
+    assert a.suggest("Zor", 1)[0][0] == "Zorblax"
+    assert b.suggest("Zor", 1) == [] and p.suggest("Zor", 1) == []  # a's text is a's alone
+    assert b.suggest("The cat ", 3) == p.suggest("The cat ", 3)  # the same model, the same text
+
+
 def test_earlier_lines_of_a_pipe_are_remembered(model_dir):
     from click.testing import CliRunner
 

@@ -10,6 +10,7 @@ keeps each position's query, key and value, so the next step reads the last
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +44,22 @@ class Engine:
                           if cfg.attention else None)
         self.output_kernel = arrays["output_kernel"]
         self.output_bias = arrays["output_bias"]
+        self._forget()
+
+    def _forget(self) -> None:
+        """Empty the cache of the last sequence and its states."""
         self._ids: list[int] = []
         width = 2 * cfg.attention + cfg.units if cfg.attention else 0
         self._qkv = np.zeros((0, width), dtype=np.float32)  # the attention's rows of _ids' positions
         self._states: list[np.ndarray] = []  # state after _ids[:n] for the last positions n
         self._first_kept = 0                 # position of _states[0]
         self._probs: np.ndarray | None = None
+
+    def fork(self) -> Engine:
+        """The same weights (shared, not copied) with a cache of its own, for another text."""
+        twin = copy.copy(self)
+        twin._forget()
+        return twin
 
     @classmethod
     def load(cls, path: Path) -> Engine:

@@ -1,0 +1,273 @@
+"""`nextword lsp`: the real server over stdio, driven by an LSP client (pytest-lsp, with the
+capabilities Neovim 0.7 announces), by JSON-RPC written here (start-up errors, exits) and
+by Neovim itself where it is installed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+SERVER = [sys.executable, "-m", "nextword", "lsp"]
+in_session = pytest.mark.asyncio(loop_scope="module")  # the tests below share one server
+
+
+@pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=SERVER))
+async def client(lsp_client: LanguageClient, model_dir):
+    await lsp_client.initialize_session(types.InitializeParams(
+        capabilities=client_capabilities("neovim@v0.7.0"),
+        initialization_options={"model": str(model_dir), "items": 3}))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def open_document(client: LanguageClient, name: str, text: str, language: str = "plaintext") -> str:
+    uri = f"file:///tmp/nextword-test/{name}"
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
+    return uri
+
+
+async def complete(client: LanguageClient, uri: str, line: int, character: int):
+    return await client.text_document_completion_async(types.CompletionParams(
+        types.TextDocumentIdentifier(uri), types.Position(line, character)))
+
+
+def edit(client: LanguageClient, uri: str, version: int, line: int, character: int, text: str) -> None:
+    """Insert `text` at (line, character), as an incremental change."""
+    at = types.Position(line, character)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        [types.TextDocumentContentChangePartial(range=types.Range(at, at), text=text)]))
+
+
+def labels(result) -> list[str]:
+    return [item.label for item in result.items] if result else []
+
+
+@in_session
+async def test_the_next_word_after_a_space_and_the_rest_of_a_word(client):
+    uri = open_document(client, "next.txt", "The cat ")
+    result = await complete(client, uri, 0, 8)
+    assert result.is_incomplete  # the list changes as the word grows: ask again
+    assert labels(result)[0] == "sleeps" and len(result.items) == 3
+    assert [item.sort_text for item in result.items] == ["000", "001", "002"]
+    probabilities = [float(item.detail.rstrip("%")) for item in result.items]
+    assert probabilities == sorted(probabilities, reverse=True) and probabilities[0] > 50
+    assert result.items[0].text_edit.range == types.Range(types.Position(0, 8), types.Position(0, 8))
+
+    uri = open_document(client, "word.txt", "A dog ba")
+    result = await complete(client, uri, 0, 8)
+    assert labels(result) == ["barks"]
+    assert result.items[0].text_edit.new_text == "barks"  # replaces "ba"
+    assert result.items[0].text_edit.range == types.Range(types.Position(0, 6), types.Position(0, 8))
+
+
+@in_session
+async def test_incremental_changes_then_completion(client):
+    uri = open_document(client, "changes.md", "The cat sleeps in the garden.\n", "markdown")
+    edit(client, uri, 2, 1, 0, "My friend ")
+    assert labels(await complete(client, uri, 1, 10))[0] == "laughs"
+    edit(client, uri, 3, 1, 10, "la")
+    result = await complete(client, uri, 1, 12)
+    assert labels(result) == ["laughs"]
+    assert result.items[0].text_edit.range.start == types.Position(1, 10)
+    # Positions count UTF-16 units (Neovim's encoding): the emoji is two.
+    edit(client, uri, 4, 0, 0, "😀 A dog b\n")
+    result = await complete(client, uri, 0, 10)
+    assert labels(result)[0] == "barks"
+    assert result.items[0].text_edit.range.start == types.Position(0, 9)
+
+
+@in_session
+async def test_each_document_has_its_own_recent_words(client):
+    first = open_document(client, "first.txt", "The cat met Zorblax in the garden. ")
+    second = open_document(client, "second.txt", "")
+    assert "Zorblax" not in labels(await complete(client, second, 0, 0))
+    edit(client, first, 2, 0, 35, "Zor")
+    assert labels(await complete(client, first, 0, 38)) == ["Zorblax"]
+    edit(client, second, 2, 0, 0, "Zor")
+    assert labels(await complete(client, second, 0, 3)) == []
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(first)))
+
+
+@in_session
+async def test_settings_choose_languages_and_items(client, tmp_path):
+    uri = open_document(client, "code.py", "The cat ", "python")
+    assert labels(await complete(client, uri, 0, 8)) == []  # not a language for prose
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        {"nextword": {"languages": "*", "items": 2}}))
+    assert len(labels(await complete(client, uri, 0, 8))) == 2
+    # A wrong value is reported and left alone; a model that cannot load leaves the old one serving.
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        {"nextword": {"items": 0, "model": str(tmp_path / "nothing")}}))
+    assert labels(await complete(client, uri, 0, 8))[0] == "sleeps"
+    kinds_and_texts = [(m.type, m.message) for m in client.messages[-2:]]
+    assert kinds_and_texts[0][0] == types.MessageType.Warning and "'items' = 0" in kinds_and_texts[0][1]
+    assert kinds_and_texts[1][0] == types.MessageType.Error and "no model at" in kinds_and_texts[1][1]
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        {"nextword": {"languages": ["plaintext"], "items": 3}}))
+
+
+@in_session
+async def test_the_server_process_never_loads_tensorflow(client):
+    maps = Path(f"/proc/{client._server.pid}/maps")
+    if not maps.exists():
+        pytest.skip("needs /proc")
+    assert "tensorflow" not in maps.read_text()
+
+
+def test_the_fast_position_codec_agrees_with_pygls():
+    from pygls.workspace import PositionCodec
+
+    from nextword.lsp import OneUnitCodec
+
+    lines = ["The cat sleeps.\n", "😀 a dog\n", "Café au lait\r\n", "", "last line"]
+    for encoding in types.PositionEncodingKind:
+        fast, slow = OneUnitCodec(encoding), PositionCodec(encoding)
+        for line in range(len(lines) + 1):
+            for character in range(20):
+                position = types.Position(line, character)
+                assert (fast.position_from_client_units(lines, types.Position(line, character))
+                        == slow.position_from_client_units(lines, position)), (encoding, line, character)
+
+
+def test_a_keystroke_runs_the_lstm_one_step_at_most(model_dir, monkeypatch):
+    """In the server (in process, messages as pygls reads them): typing in a document, each
+    word costs the LSTM one token, not a run over the document so far."""
+    import gc
+
+    from nextword.lsp import Settings, make_server
+    from nextword.predictors.lstm import Engine
+
+    monkeypatch.setattr(gc, "freeze", lambda: None)  # not the test process's objects
+    fed = []
+    run = Engine.run
+    monkeypatch.setattr(Engine, "run", lambda self, state, ids, keep=1: fed.append(len(ids)) or run(
+        self, state, ids, keep))
+    server = make_server(Settings(model=model_dir))
+    answers = []
+    server.protocol.set_writer(type("Writer", (), {"write": lambda self, data: answers.append(data)})())
+
+    def send(message: dict) -> None:
+        server.protocol.handle_message(json.loads(json.dumps({"jsonrpc": "2.0", **message}),
+                                                  object_hook=server.protocol.structure_message))
+
+    uri, text = "file:///tmp/typed.txt", "The cat sleeps in the garden. A dog barks by the river. "
+    send({"id": 0, "method": "initialize",
+          "params": {"processId": None, "rootUri": None, "capabilities": {}}})
+    send({"method": "textDocument/didOpen", "params": {"textDocument": {
+        "uri": uri, "languageId": "plaintext", "version": 1, "text": ""}}})
+    for column, char in enumerate(text):
+        at = {"line": 0, "character": column}
+        send({"method": "textDocument/didChange", "params": {
+            "textDocument": {"uri": uri, "version": column + 2},
+            "contentChanges": [{"range": {"start": at, "end": at}, "text": char}]}})
+        send({"id": column + 1, "method": "textDocument/completion", "params": {
+            "textDocument": {"uri": uri}, "position": {"line": 0, "character": column + 1}}})
+    assert len(answers) == len(text) + 1 and b'"label": "sleeps"' in answers[8]  # after "The cat "
+    assert fed[0] == 1 and max(fed[1:]) <= 2, fed  # (a word and the punctuation after it: 2)
+
+
+# -- the process: start-up errors and the ways it ends, with JSON-RPC written here ----------
+
+def frame(message: dict) -> bytes:
+    body = json.dumps(message).encode()
+    return b"Content-Length: %d\r\n\r\n" % len(body) + body
+
+
+def read_message(stream) -> dict | None:
+    length = None
+    while (line := stream.readline()) not in (b"\r\n", b""):
+        name, _, value = line.decode("ascii").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    return json.loads(stream.read(length)) if length is not None else None
+
+
+def start(model: Path) -> subprocess.Popen:
+    """A server asked to initialize with `model`."""
+    proc = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdin.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "processId": os.getpid(), "rootUri": None, "capabilities": {},
+        "initializationOptions": {"model": str(model)}}}))
+    proc.stdin.flush()
+    return proc
+
+
+def test_a_missing_or_damaged_model_is_an_error_message_and_a_clean_exit(tmp_path, model_copy):
+    (model_copy / "weights.npz").write_bytes(b"not a zip file")
+    servers = [start(tmp_path / "no-model"), start(model_copy)]  # (started together: faster)
+    for proc, says in zip(servers, ["no model at", "weights.npz"], strict=True):
+        shown, answer = read_message(proc.stdout), read_message(proc.stdout)
+        assert shown["method"] == "window/showMessage" and shown["params"]["type"] == 1
+        assert says in shown["params"]["message"]
+        assert answer["id"] == 1 and answer["error"]["code"] == -32002 and says in answer["error"]["message"]
+        assert proc.wait(timeout=30) == 1  # ends by itself: without a model it has nothing to serve
+        stderr = proc.stderr.read().decode()
+        assert stderr.startswith("Error: ") and says in stderr and len(stderr.splitlines()) == 1, stderr
+
+
+def test_exit_closed_stdin_ctrl_c_and_sigterm_end_quietly(model_dir):
+    endings = {"shutdown, exit": 0, "stdin closed": 0, "Ctrl-C": 130, "SIGTERM": 143}
+    servers = {how: start(model_dir) for how in endings}
+    for how, proc in servers.items():
+        capabilities = read_message(proc.stdout)["result"]["capabilities"]
+        assert " " in capabilities["completionProvider"]["triggerCharacters"]
+        assert capabilities["textDocumentSync"]["change"] == types.TextDocumentSyncKind.Incremental
+        if how == "shutdown, exit":
+            proc.stdin.write(frame({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}))
+            proc.stdin.flush()
+            assert read_message(proc.stdout) == {"jsonrpc": "2.0", "id": 2, "result": None}
+            proc.stdin.write(frame({"jsonrpc": "2.0", "method": "exit"}))
+            proc.stdin.flush()
+        elif how == "stdin closed":
+            proc.stdin.close()
+        else:
+            proc.send_signal(signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM)
+    for how, proc in servers.items():
+        assert proc.wait(timeout=30) == endings[how], how
+        assert proc.stderr.read() == b"", how
+
+
+# -- a real editor ------------------------------------------------------------------------
+
+NVIM_SCRIPT = Path(__file__).with_name("nvim_completion.lua")
+
+
+def neovim_version() -> tuple[int, ...] | None:
+    """(major, minor) of the `nvim` on PATH, or None."""
+    if shutil.which("nvim") is None:
+        return None
+    first = subprocess.run(["nvim", "--version"], capture_output=True, text=True, timeout=30).stdout
+    digits = first.split()[1].lstrip("v").split(".")[:2] if first.startswith("NVIM v") else []
+    return tuple(int(d) for d in digits if d.isdigit()) or None
+
+
+def test_neovim_gets_nextwords_words(model_dir, tmp_path):
+    version = neovim_version()
+    if version is None or version < (0, 7):
+        pytest.skip("needs Neovim 0.7 or later (nvim) on PATH: " + ("not found" if version is None
+                    else f"found {'.'.join(map(str, version))}"))
+    document = tmp_path / "note.txt"
+    document.write_text("The cat sleeps in the garden.\n")
+    out = tmp_path / "completions.json"
+    env = {**os.environ, "NEXTWORD_TEST_PYTHON": sys.executable, "NEXTWORD_TEST_MODEL": str(model_dir),
+           "NEXTWORD_TEST_OUT": str(out)}
+    started = time.monotonic()
+    proc = subprocess.run(["nvim", "--headless", "--clean", "-c", f"luafile {NVIM_SCRIPT}", str(document)],
+                          env=env, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 0 and out.exists(), (proc.stdout, proc.stderr, time.monotonic() - started)
+    found = json.loads(out.read_text())
+    assert found["next"][0] == "barks", found  # after "A dog ", added in the editor
+    assert found["word"] == ["barks"], found   # after "A dog ba"
