@@ -49,7 +49,7 @@ class Engine:
     def _forget(self) -> None:
         """Empty the cache of the last sequence and its states."""
         self._ids: list[int] = []
-        width = 2 * cfg.attention + cfg.units if cfg.attention else 0
+        width = 2 * self.cfg.attention + self.cfg.units if self.cfg.attention else 0
         self._qkv = np.zeros((0, width), dtype=np.float32)  # the attention's rows of _ids' positions
         self._states: list[np.ndarray] = []  # state after _ids[:n] for the last positions n
         self._first_kept = 0                 # position of _states[0]
