@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.0)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--untied", action="store_true")
+    parser.add_argument("--attention", type=int, default=0, help="attention width (0 = none)")
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--thin", type=float, default=0.0, help="share of windows thinned")
     parser.add_argument("--drop-sentences", type=float, default=0.0,
@@ -105,7 +106,8 @@ def main() -> None:
     cfg = TrainConfig(seq_len=args.seq_len, batch_size=args.batch_size, learning_rate=args.learning_rate,
                       precision=args.precision, sampled_softmax=0, weight_average=False)
     model_cfg = ModelConfig(vocab_size=tok.get_vocab_size(), units=args.units,
-                            embedding_dim=args.embedding_dim, dropout=args.dropout, tied=not args.untied)
+                            embedding_dim=args.embedding_dim, dropout=args.dropout, tied=not args.untied,
+                            attention=args.attention, attention_span=args.seq_len)
     if args.drop_sentences:
         text_ids = np.fromfile(tokens.path, dtype=tokens.dtype).astype("int32")
         vocab = tok.get_vocab()

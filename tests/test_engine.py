@@ -89,6 +89,28 @@ def test_attention_reads_the_same_positions_as_in_training(tmp_path):
     assert np.max(np.abs(plain.distribution(ids) - want[-1])) > 1e-3
 
 
+def test_a_model_trained_with_attention_reads_its_training_window(tmp_path):
+    from click.testing import CliRunner
+
+    from nextword.cli import cli
+
+    from .conftest import write_structured_corpus
+
+    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
+    model = tmp_path / "m"
+    result = CliRunner().invoke(cli, ["train", str(corpus), "-m", str(model), "--epochs", "1",
+                                      "--units", "16",
+                                      "--embedding-dim", "8", "--attention", "4", "--seq-len", "12",
+                                      "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    cfg = artifact.read_config(model)["_model"]
+    assert (cfg.attention, cfg.attention_span) == (4, 12)
+    engine = Engine.load(model)
+    ids = [1] + np.random.default_rng(4).integers(0, engine.vocab_size, size=30).tolist()
+    for n in (5, 31, 20):
+        assert np.max(np.abs(engine.distribution(ids[:n]) - keras_next_probs(model, ids[:n]))) <= 1e-4, n
+
+
 def test_cache_gives_the_same_answer_as_a_fresh_engine(model_dir):
     cached = Engine.load(model_dir)
     rng = np.random.default_rng(2)
