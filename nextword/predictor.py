@@ -125,7 +125,7 @@ class Predictor:
         non_word = np.ones(len(self.id_to_token), dtype=bool)
         non_word[self._sorted_ids] = False  # (np.setdiff1d would import numpy.ma: 40 ms)
         self._non_word_ids = np.flatnonzero(non_word)
-        self._last = None  # ((context, versions), prediction) of the last query
+        self._last = None  # ((context, versions), prediction, context's last words) of the last query
         self.store_note: str | None = None  # why the personal store is not used, if it is not
 
     @classmethod
@@ -241,7 +241,7 @@ class Predictor:
                personal.version() if personal is not None else 0)
         if self._last is None or self._last[0] != key:
             words = last_words(context) if personal is not None else None
-            self._last = (key, self.mixture.predict(self.context_ids(context), words))
+            self._last = (key, self.mixture.predict(self.context_ids(context), words), words)
         return self._last[1]
 
     def read(self, text: str) -> None:
@@ -261,7 +261,7 @@ class Predictor:
         # store's (for any word the user wrote), then the model's.
         display, outside_display = self.display, self.cache.display if self.cache is not None else {}
         if self.personal is not None:
-            words = last_words(context)
+            words = self._last[2]  # the context's last words, as _predict read them
             guess = self.personal.guess(words)
             rare, shown = self.personal.completions(key, words)
             extra += [(w, p) for w, p in rare.items() if w not in outside]

@@ -39,6 +39,9 @@ from .predictors.cache import SENTENCE_END, TOKEN
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6E787764  # "nxwd"
 BUSY_MS = 10_000  # how long a writer waits for another's transaction before giving up
+# How often `version` asks SQLite whether another process wrote (PRAGMA data_version costs
+# ~0.1 ms, which every keystroke would pay); this process's own writes count at once.
+CHECK_SECONDS = 0.05
 _IN_CHUNK = 500   # forms per `IN (...)` query
 
 SCHEMA = """
@@ -166,6 +169,7 @@ class UserStore:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         self._writes = 0  # commits made here (PRAGMA data_version counts the others')
+        self._others = (-1.0, None)  # (when asked, PRAGMA data_version)
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -259,16 +263,23 @@ class UserStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+                self._writes += 1  # another connection numbers data_version anew
+                self._others = (-1.0, None)
 
     def version(self) -> tuple:
-        """Changes whenever what the store holds may have changed (here or in another process)."""
+        """Changes whenever what the store holds may have changed: at once for this
+        process's writes, within CHECK_SECONDS for another's."""
         with self._lock:
-            if self._conn is None:
-                return (self.path.exists(), 0, 0)
-            try:
-                return (True, self._writes, self._conn.execute("PRAGMA data_version").fetchone()[0])
-            except sqlite3.DatabaseError as exc:
-                raise StoreError(self._describe(exc)) from None
+            now = time.monotonic()
+            if now - self._others[0] >= CHECK_SECONDS:
+                if self._conn is None and self.path.exists():
+                    self.connection()
+                try:
+                    seen = self._conn.execute("PRAGMA data_version").fetchone()[0] if self._conn else None
+                except sqlite3.DatabaseError as exc:
+                    raise StoreError(self._describe(exc)) from None
+                self._others = (now, seen)
+            return (self._others[1], self._writes)
 
     @contextlib.contextmanager
     def _reading(self):
@@ -330,8 +341,8 @@ class UserStore:
             conn.executemany("INSERT OR IGNORE INTO words (form) VALUES (?)", ((f,) for f in forms))
             ids = _ids(conn, forms)
             ids[""] = 0
-            conn.executemany("UPDATE words SET shown = ? WHERE id = ?",
-                             ((s, ids[f]) for f, s in shown.items()))
+            conn.executemany("UPDATE words SET shown = ? WHERE id = ? AND shown IS NOT ?",
+                             ((s, ids[f], s) for f, s in shown.items()))
             # In key order: each insert lands next to the previous one in the B-tree.
             rows = sorted((ids[a], ids[b], ids[w], n) for (a, b, w), n in grams.items())
             conn.executemany(
@@ -424,7 +435,9 @@ class UserStore:
         """The `limit` most learned words starting with `prefix` (a form): (form, shown, count)."""
         with self._reading() as conn:
             return [] if conn is None else conn.execute(
-                "SELECT w.form, w.shown, t.count FROM words w JOIN totals t "
+                # CROSS JOIN: words first, by its form index (reading totals by count first
+                # would scan every word until enough start with the prefix).
+                "SELECT w.form, w.shown, t.count FROM words w CROSS JOIN totals t "
                 "ON t.a = 0 AND t.b = 0 AND t.w = w.id WHERE w.form >= ? AND w.form < ? "
                 "ORDER BY t.count DESC LIMIT ?", (prefix, prefix + "\U0010ffff", limit)).fetchall()
 

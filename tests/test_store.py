@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from nextword.userstore import SCHEMA_VERSION, StoreError, StoreUnavailable, UserStore, normalize, parse_day
+from nextword.userstore import (CHECK_SECONDS, SCHEMA_VERSION, StoreError, StoreUnavailable, UserStore,
+                                normalize, parse_day)
 
 DAY = 86400
 
@@ -192,4 +193,5 @@ def test_wal_mode_and_sharing_between_connections(tmp_path):
     assert reader.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     before = reader.version()
     writer.learn("two")
+    time.sleep(CHECK_SECONDS)  # how long another process's writes may go unnoticed
     assert reader.version() != before and counts(reader, "two") == {"two": 1}

@@ -38,9 +38,10 @@ from .cache import TOKEN
 
 CAP = {3: 0.7, 2: 0.5, 1: 0.15}
 K = 1.0
-TOP = 200           # followers read per context
+TOP = 64            # followers read per context (the rest of its mass is left out)
 UNIGRAM_TOP = 1000  # words of the unigram level read (the rest: by prefix, `completions`)
-MIN_PREFIX = 2      # letters typed before rarer words are looked up by prefix
+MIN_PREFIX = 3      # letters typed before rarer words are looked up by prefix (fewer: too many)
+PREFIX_ROWS = 64    # words read per prefix: when they are all, the next keystrokes need no query
 _ANSWERS = 16       # contexts remembered (ghost text looks a word or two ahead and back)
 
 
@@ -69,6 +70,7 @@ class Personal:
         self._answers: dict = {}
         self._ids: dict[str, int | None] = {}
         self._unigram = None
+        self._prefixed = ("", [], False)  # (prefix, rows, all its words) of the last lookup
 
     def version(self):
         return self.user_store.version()
@@ -89,6 +91,7 @@ class Personal:
         version = self.version()
         if version != self._version:
             self._version, self._answers, self._ids, self._unigram = version, {}, {}, None
+            self._prefixed = ("", [], False)
         if words not in self._answers:
             if len(self._answers) >= _ANSWERS:
                 del self._answers[next(iter(self._answers))]
@@ -133,8 +136,7 @@ class Personal:
         vec[ids] += per_count * counts
         for form, n in other.items():
             outside[form] = outside.get(form, 0.0) + per_count * n
-        shown.update((f, w) for f, w in unigram_shown.items() if f not in shown)
-        return Guess(1 - rest * (1 - s), vec, outside, per_count, shown)
+        return Guess(1 - rest * (1 - s), vec, outside, per_count, {**unigram_shown, **shown})
 
     def _unigram_level(self):
         """(words learned, distinct, vocabulary ids and counts, {other form: count},
@@ -165,8 +167,14 @@ class Personal:
         guess = self.guess(words) if len(prefix) >= MIN_PREFIX else None
         if guess is None:
             return {}, {}
+        last, rows, whole = self._prefixed
+        if whole and prefix.startswith(last):  # typed further: the words are among those
+            rows = [row for row in rows if row[0].startswith(prefix)]
+        else:
+            rows = self.user_store.starting_with(prefix, PREFIX_ROWS)
+        self._prefixed = (prefix, rows, len(rows) < PREFIX_ROWS)
         found, shown = {}, {}
-        for form, written, n in self.user_store.starting_with(prefix, 8):
+        for form, written, n in rows[:8]:
             if form not in self.word_id:
                 found[form] = guess.per_count * n
                 if written:
