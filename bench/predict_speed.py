@@ -1,12 +1,13 @@
 """Prediction speed: cold start, per-keystroke latency through the pipe, peak memory.
 
-    python bench/predict_speed.py [--model DIR]
+    python bench/predict_speed.py [--model DIR] [--user-db PATH]
 
 Without --model it builds a model of the size the targets are set for (embedding 256,
 512 LSTM units, ~10k words) with everything the full predictor mixes: the vocabulary and
 the 3-gram (ngram.npz) from ../shared/corpora/wikitext-2.valid.txt when present (else
 generated words), random LSTM weights (speed does not depend on them), default weights
-for the mixture; the cache fills as the keystrokes come.
+for the mixture; the cache fills as the keystrokes come. No personal store unless --user-db
+names one (e.g. filled with `nextword learn --user-db PATH FILE...`; it is only read).
 Targets: cold start <= 0.4 s, p99 <= 3 ms per keystroke, peak RSS <= 150 MB.
 """
 
@@ -65,10 +66,11 @@ def timed(cmd: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
-def keystrokes(model: Path, rounds: int) -> tuple[list[float], int]:
+def keystrokes(model: Path, rounds: int, user_db: str = "") -> tuple[list[float], int]:
     """Replay PARAGRAPH one character at a time through `nextword predict` (one process),
     timing each answer; returns the latencies and the process's peak RSS in bytes."""
-    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model)],
+    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model),
+                             "--user-db", user_db],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     latencies = []
     for r in range(rounds):
@@ -118,11 +120,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--user-db", default="", metavar="PATH",
+                        help="Personal store the predictor reads (default: none).")
     args = parser.parse_args()
     with bench_model(args.model) as model:
-        cold = timed([sys.executable, "-m", "nextword", "predict", "-m", str(model), "the "], args.runs)
+        cold = timed([sys.executable, "-m", "nextword", "predict", "-m", str(model),
+                      "--user-db", args.user_db, "the "], args.runs)
         tf_import = timed([sys.executable, "-c", "import tensorflow"], max(1, args.runs // 2))
-        latencies, peak = keystrokes(model, rounds=3)
+        latencies, peak = keystrokes(model, rounds=3, user_db=args.user_db)
         figures = {"model": describe(model), "cold_start_s": round(cold, 3),
                    "import_tensorflow_s": round(tf_import, 3), **keystroke_figures(latencies),
                    "peak_rss_mb": round(peak / 2**20, 1)}
@@ -130,6 +135,12 @@ def main() -> None:
         print(json.dumps(figures, indent=2))
         return
     print(f"model: {figures['model']}")
+    if args.user_db:
+        from nextword.userstore import UserStore
+
+        held = UserStore(args.user_db).summary()
+        print(f"personal store: {args.user_db}, {held.words:,} words learned ({held.distinct:,} distinct), "
+              f"{held.pairs + held.triples:,} sequences, {held.bytes / 1e6:.0f} MB")
     print(f"cold start, `nextword predict \"the \"`: {cold:.3f} s   (target <= 0.4 s; "
           f"`python -c 'import tensorflow'` in the same run: {tf_import:.3f} s)")
     print(f"per keystroke through the pipe ({figures['keystrokes']} keystrokes): "

@@ -11,11 +11,12 @@ Loading and predicting use NumPy only; TensorFlow is imported by training alone.
 __version__ = "0.1.0"
 
 
-def load(path=None):
-    """Load the model directory at `path` (default: the CLI's default model) for prediction."""
+def load(path=None, user_db="default"):
+    """Load the model directory at `path` (default: the CLI's default model) for prediction,
+    with the personal store at `user_db` (default: the CLI's; None for none)."""
     from .predictor import Predictor
 
-    return Predictor.load(path)
+    return Predictor.load(path, user_db)
 
 
 __all__ = ["__version__", "load"]

@@ -21,7 +21,7 @@ STARTED = time.monotonic()  # the time budget of `train` counts from here, impor
 
 from . import __version__
 from .errors import NextwordError, Terminated
-from .paths import default_model_dir
+from .paths import default_model_dir, default_user_db
 
 STDOUT = "<stdout>"  # the file name of an OSError raised writing standard output
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
@@ -144,6 +144,20 @@ def resolve_model(model_dir: Path | None) -> Path:
     return Path(model_dir).expanduser() if model_dir else default_model_dir()
 
 
+def user_db_option(f):
+    return click.option(
+        "--user-db", "user_db", metavar="PATH", default=None,
+        help="Personal store (SQLite) of what you wrote. Default: $NEXTWORD_USER_DB, else "
+             "$XDG_DATA_HOME/nextword/user.db (~/.local/share/nextword/user.db); '' for none.")(f)
+
+
+def resolve_user_db(user_db: str | None) -> Path | None:
+    """The store's path: --user-db, else the default; None for `--user-db ''`."""
+    if user_db is None:
+        return default_user_db()
+    return Path(user_db).expanduser() if user_db else None
+
+
 def parse_duration(text: str) -> float:
     """'90s', '10m', '1h30m', '2.5m' or plain seconds -> seconds."""
     text = text.strip().lower()
@@ -161,7 +175,7 @@ def cli():
     """Next-word suggestions from an LSTM language model trained on your own text."""
 
 
-from . import commands  # noqa: F401  (registers the commands on `cli`)
+from . import commands, store_commands  # noqa: F401  (register the commands on `cli`)
 
 
 def main() -> None:

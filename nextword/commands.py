@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .cli import STARTED, cli, model_option, parse_duration, resolve_model
+from .cli import STARTED, cli, model_option, parse_duration, resolve_model, resolve_user_db, user_db_option
 from .config import PRECISIONS, ModelConfig, TrainConfig, default
 
 
@@ -121,16 +121,19 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
 
 @cli.command()
 @model_option
+@user_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print config.json as it is.")
-def info(model_dir, as_json):
-    """Show what is in the model: vocabulary, parameters, corpus, validation perplexity."""
+def info(model_dir, user_db, as_json):
+    """Show what is in the model (vocabulary, parameters, corpus, validation perplexity)
+    and in the personal store (words, sequences, size, path)."""
     import json
 
     from . import artifact
     from .cli import write_stdout
+    from .store_commands import describe_store
 
     # Load what `predict` loads (weights, tokenizer), so a damaged model is reported here.
-    predictor = _load_predictor(model_dir, interactive=False)
+    predictor = _load_predictor(model_dir, interactive=False, user_db=user_db)
     path = predictor.path
     config = artifact.read_config(path)
     m, s = config.pop("_model"), artifact.summary(config)
@@ -160,6 +163,7 @@ def info(model_dir, as_json):
                      + (", weight average" if t.get("weight_average") else "")),
         ("trained at", s.trained_at or "?"),
         ("nextword", config.get("nextword_version", "?")),
+        ("personal store", describe_store(predictor, resolve_user_db(user_db))),
     ]
     width = max(len(k) for k, _ in rows)
     write_stdout("".join(f"{key:<{width}}  {value}\n" for key, value in rows))
@@ -179,7 +183,9 @@ def _mixture_summary(predictor, config: dict) -> str:
     return " + ".join(parts) + f", {how}"
 
 
-def _load_predictor(model_dir, interactive: bool = True):
+def _load_predictor(model_dir, interactive: bool = True, user_db: str | None = None, store: bool = True):
+    """The predictor of `predict`, `complete`, ...: the model, and the personal store unless
+    `store` is False (a store that cannot be opened is noted once on stderr, and left out)."""
     from .cli import require_stdout
 
     require_stdout()  # every command that loads a model answers on stdout
@@ -187,7 +193,16 @@ def _load_predictor(model_dir, interactive: bool = True):
         _one_blas_thread()
     from .predictor import Predictor
 
-    return Predictor.load(resolve_model(model_dir))
+    predictor = Predictor.load(resolve_model(model_dir), resolve_user_db(user_db) if store else None)
+    note_store(predictor)
+    return predictor
+
+
+def note_store(predictor) -> None:
+    """Say on stderr, once, why the personal store is not used (or no longer learns)."""
+    if predictor.store_note is not None and not getattr(predictor, "store_noted", False):
+        click.echo(f"Note: {predictor.store_note}; going on without it", err=True)
+        predictor.store_noted = True
 
 
 def _one_blas_thread() -> None:
@@ -208,14 +223,23 @@ def _one_blas_thread() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help='One JSON object per answer: {"text", "prefix", "suggestions": [{"word", "prob"}]}.')
 @click.option("-p", "--probs", is_flag=True, help="Show each word's probability (word:prob).")
-def predict(text, model_dir, k, as_json, probs):
+@user_db_option
+@click.option("--learn", is_flag=True,
+              help="Add the text to the personal store: TEXT, or each stdin line once the next "
+                   "line no longer extends it (a line typed further a key at a time is learned once).")
+def predict(text, model_dir, k, as_json, probs, user_db, learn):
     """Suggest the next word after TEXT, or complete its last word if TEXT does not end in
     a space. Without TEXT, answer each line of stdin as soon as it is read."""
     import json
 
     from .cli import write_stdout
 
-    predictor = _load_predictor(model_dir)
+    predictor = _load_predictor(model_dir, user_db=user_db)
+
+    def learn_line(line: str) -> None:
+        if line.strip():
+            predictor.learn(line)
+            note_store(predictor)
 
     def answer(line: str) -> None:
         result = predictor.analyse(line, k)
@@ -229,10 +253,20 @@ def predict(text, model_dir, k, as_json, probs):
 
     if text is not None:
         answer(text)
+        if learn:
+            learn_line(text)
         return
     sys.stdin.reconfigure(errors="replace")
+    pending = ""  # the line to learn once the next one does not extend (or cut back) it
     for line in iter(sys.stdin.readline, ""):
-        answer(line.removesuffix("\n"))
+        line = line.removesuffix("\n")
+        if learn:
+            if not (pending and line.strip() and (line.startswith(pending) or pending.startswith(line))):
+                learn_line(pending)
+            pending = line
+        answer(line)
+    if learn:
+        learn_line(pending)
 
 
 @cli.command()
@@ -248,11 +282,12 @@ def predict(text, model_dir, k, as_json, probs):
               show_default=True, help="Sample only from the likeliest tokens whose mass is P.")
 @click.option("--seed", type=click.IntRange(0), default=None,
               help="Random seed (0 or more): the same seed gives the same text.")
-def generate(prompt, model_dir, words, temperature, top_k, top_p, seed):
+@user_db_option
+def generate(prompt, model_dir, words, temperature, top_k, top_p, seed, user_db):
     """Write text that continues PROMPT, sampled from the model."""
     from .cli import write_stdout
 
-    predictor = _load_predictor(model_dir)
+    predictor = _load_predictor(model_dir, user_db=user_db)
     write_stdout(predictor.generate(prompt, words, temperature, top_k, top_p, seed) + "\n")
 
 
@@ -260,20 +295,24 @@ def generate(prompt, model_dir, words, temperature, top_k, top_p, seed):
 @model_option
 @click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True,
               help="Candidates in the Tab menu and the status line.")
-def complete(model_dir, k):
+@user_db_option
+@click.option("--learn/--no-learn", default=True, show_default=True,
+              help="Add each line you enter to the personal store.")
+def complete(model_dir, k, user_db, learn):
     """Type with the next word suggested as grey ghost text.
 
     →, End or Ctrl-E accept it, Alt-F one word; Tab opens the menu of candidates (Tab and
-    Shift-Tab cycle, Enter picks); Enter ends the line (it stays as context); an empty
-    line, Ctrl-L or :clear starts a new paragraph; Ctrl-C clears the line; Ctrl-D quits.
+    Shift-Tab cycle, Enter picks); Enter ends the line (it stays as context, and is learned
+    unless --no-learn); an empty line, Ctrl-L or :clear starts a new paragraph; Ctrl-C
+    clears the line; Ctrl-D quits.
     """
-    predictor = _load_predictor(model_dir)
+    predictor = _load_predictor(model_dir, user_db=user_db)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise click.ClickException("complete needs a terminal; to predict for piped text "
                                    "use `nextword predict` (one answer per input line)")
     from .repl import run
 
-    run(predictor, k)
+    run(predictor, k, learn=learn, noted=lambda: note_store(predictor))
 
 
 @cli.command()
@@ -289,7 +328,8 @@ def complete(model_dir, k):
 def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
     """Perplexity, top-1/3/5 next-word accuracy, OOV rate and keystroke savings on FILES,
     for the LSTM alone, the 3-gram Kneser-Ney alone (the model's own, or counted on its
-    training text) and the full predictor (both mixed with a cache of the text read so far)."""
+    training text) and the full predictor (both mixed with a cache of the text read so far;
+    the model is measured, so the personal store is left out)."""
     import json
     import tempfile
 
@@ -299,7 +339,7 @@ def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
     from .evaluate import evaluate as run
     from .evaluate import table
 
-    predictor = _load_predictor(model_dir, interactive=False)
+    predictor = _load_predictor(model_dir, interactive=False, store=False)
     # `-` and pipes are copied here (read more than once); removed however this ends.
     with tempfile.TemporaryDirectory(prefix="nextword-evaluate-") as spool:
         results = run(predictor, corpus.resolve(files, spool_dir=spool), suggestions, ksr_words,

@@ -1,4 +1,5 @@
-"""Where the model lives when the user names none. Stdlib only, so `--help` stays fast."""
+"""Where the model and the personal store live when the user names none. Stdlib only, so
+`--help` stays fast."""
 
 import os
 from pathlib import Path
@@ -9,5 +10,17 @@ def default_model_dir() -> Path:
     explicit = os.environ.get("NEXTWORD_MODEL")
     if explicit:
         return Path(explicit).expanduser()
+    return data_dir() / "model"
+
+
+def default_user_db() -> Path:
+    """`$NEXTWORD_USER_DB`, else `$XDG_DATA_HOME/nextword/user.db` (XDG default ~/.local/share)."""
+    explicit = os.environ.get("NEXTWORD_USER_DB")
+    if explicit:
+        return Path(explicit).expanduser()
+    return data_dir() / "user.db"
+
+
+def data_dir() -> Path:
     data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
-    return Path(data_home).expanduser() / "nextword" / "model"
+    return Path(data_home).expanduser() / "nextword"

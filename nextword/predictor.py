@@ -2,9 +2,10 @@
 
 Splits what the user typed into context and the partial word at the cursor, asks the
 mixture (predictors/: the LSTM, the n-gram if the model has one, the cache of the recent
-text) for the next-word distribution after the context, and keeps the words that fit the
-partial word, renormalised over them: vocabulary words through a sorted prefix index (not
-a scan), and words outside the vocabulary that the cache holds.
+text, the user's personal store) for the next-word distribution after the context, and
+keeps the words that fit the partial word, renormalised over them: vocabulary words
+through a sorted prefix index (not a scan), and words outside the vocabulary that the
+cache or the store holds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import copy
 import re
 from bisect import bisect_left
+from collections import ChainMap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +21,15 @@ import numpy as np
 
 from . import artifact, casing, sampling
 from . import tokenizer as tokenizer_mod
-from .paths import default_model_dir
+from .paths import default_model_dir, default_user_db
 from .predictors.cache import RecentWords
 from .predictors.lstm import Engine
-from .predictors.mixture import Mixture, weights_from_config
+from .predictors.mixture import PERSONAL, Mixture, weights_from_config
 from .predictors.ngram import KneserNey
+from .predictors.personal import Personal, last_words
+from .userstore import StoreUnavailable, UserStore
+
+DEFAULT_STORE = "default"  # Predictor.load's user_db: the CLI's default store
 
 # Predictions read only the end of the text: an LSTM's state keeps little from more than a
 # few hundred tokens back, while the cost of the whole text grows with it (one 10 MB line
@@ -120,21 +126,39 @@ class Predictor:
         non_word = np.ones(len(self.id_to_token), dtype=bool)
         non_word[self._sorted_ids] = False  # (np.setdiff1d would import numpy.ma: 40 ms)
         self._non_word_ids = np.flatnonzero(non_word)
-        self._last = None  # ((context, cache version), prediction) of the last query
+        self._last = None  # ((context, versions), prediction, context's last words) of the last query
+        self.store_note: str | None = None  # why the personal store is not used, if it is not
 
     @classmethod
-    def load(cls, path: Path | str | None = None) -> Predictor:
+    def load(cls, path: Path | str | None = None, user_db: Path | str | None = DEFAULT_STORE) -> Predictor:
         """The model at `path` as the full predictor: its LSTM, its n-gram (if it has
-        ngram.npz) and a cache of the recent text, mixed with its saved weights."""
+        ngram.npz) and a cache of the recent text, mixed with its saved weights, and the
+        personal store at `user_db` (by default $NEXTWORD_USER_DB or the XDG data
+        directory's; None or '' for none). A store that does not exist yet is read as
+        empty; one that cannot be opened is left out (`store_note` says why); a damaged
+        one raises StoreError."""
         path = Path(path).expanduser() if path else default_model_dir()
         snap = artifact.load(path)  # files that belong together, weights finite
         components = {"lstm": Engine(snap.config["_model"], snap.weights)}
         if snap.ngram is not None:
             components["ngram"] = KneserNey(snap.ngram)
-        store = RecentWords(tokenizer_mod.vocabulary(snap.tokenizer), snap.tokenizer.normalizer.normalize_str)
+        vocab = tokenizer_mod.vocabulary(snap.tokenizer)
+        store = RecentWords(vocab, snap.tokenizer.normalizer.normalize_str)
         components.update(store.components())
-        mixture = Mixture(components, weights_from_config(snap.config, components))
-        return cls(path, mixture, snap.tokenizer, casing.load(snap.path))
+        weights = weights_from_config(snap.config, components)
+        note = None
+        if user_db == DEFAULT_STORE:
+            user_db = default_user_db()
+        if user_db:
+            user_store = UserStore(Path(user_db).expanduser())
+            try:
+                user_store.connection()  # opened now if it exists, so that damage shows at once
+                components[PERSONAL] = Personal(user_store, vocab)
+            except StoreUnavailable as exc:
+                note = str(exc)
+        predictor = cls(path, Mixture(components, weights), snap.tokenizer, casing.load(snap.path))
+        predictor.store_note = note
+        return predictor
 
     @property
     def engine(self):
@@ -151,6 +175,22 @@ class Predictor:
     @property
     def cache(self) -> RecentWords | None:
         return self.mixture.store
+
+    @property
+    def personal(self) -> Personal | None:
+        return self.mixture.personal
+
+    def learn(self, text: str) -> bool:
+        """Add `text` to the personal store (one transaction). False if there is no store
+        or it cannot be written here (then `store_note` says why, and learning stops)."""
+        if self.personal is None or self.store_note is not None:
+            return False
+        try:
+            self.personal.user_store.learn(text)
+        except StoreUnavailable as exc:
+            self.store_note = str(exc)
+            return False
+        return True
 
     @property
     def vocab_size(self) -> int:
@@ -211,9 +251,12 @@ class Predictor:
         store = self.cache
         if store is not None:
             store.sync(text, end)
-        key = (context, store.version if store is not None else 0)
+        personal = self.personal
+        key = (context, store.version if store is not None else 0,
+               personal.version() if personal is not None else 0)
         if self._last is None or self._last[0] != key:
-            self._last = (key, self.mixture.predict(self.context_ids(context)))
+            words = last_words(context) if personal is not None else None
+            self._last = (key, self.mixture.predict(self.context_ids(context), words), words)
         return self._last[1]
 
     def read(self, text: str) -> None:
@@ -229,6 +272,19 @@ class Predictor:
         ids = self.candidates(prefix)
         key = self.tokenizer.normalizer.normalize_str(prefix) if prefix else ""
         extra = [(w, p) for w, p in outside.items() if w.startswith(key)]
+        # How words are shown: the cache's way for words outside the vocabulary, then the
+        # store's (for any word the user wrote), then the model's.
+        display, outside_display = self.display, self.cache.display if self.cache is not None else {}
+        if self.personal is not None:
+            words = self._last[2]  # the context's last words, as _predict read them
+            guess = self.personal.guess(words)
+            rare, shown = self.personal.completions(key, words)
+            extra += [(w, p) for w, p in rare.items() if w not in outside]
+            if guess is not None:
+                shown.update(guess.shown)
+            if shown:
+                display = ChainMap(shown, self.display)
+                outside_display = ChainMap(outside_display, shown)
         if (len(ids) == 0 and not extra) or k <= 0:
             return Suggestions(text, prefix, [])
         probs = vec[ids]
@@ -241,9 +297,9 @@ class Predictor:
         words = []
         for j in top:
             if j < len(ids):
-                word = match_case(self.id_to_token[ids[j]], prefix, start, self.display)
+                word = match_case(self.id_to_token[ids[j]], prefix, start, display)
             else:
-                word = match_case(extra[j - len(ids)][0], prefix, start, self.cache.display)
+                word = match_case(extra[j - len(ids)][0], prefix, start, outside_display)
             words.append((word, float(probs[j] / total) if total > 0 else 0.0))
         return Suggestions(text, prefix, words)
 

@@ -1,9 +1,10 @@
 """`nextword complete`: a prompt_toolkit prompt with the next word as grey ghost text.
 
 → / End / Ctrl-E accept the ghost text, Alt-F one word of it; Tab opens the top-k menu
-(Tab / Shift-Tab cycle, Enter picks); Enter ends the line and keeps it as context; an
-empty line, Ctrl-L or `:clear` starts a new paragraph; Ctrl-C clears the line; Ctrl-D
-leaves. Suggestions are computed in a thread so a slow step never swallows keystrokes.
+(Tab / Shift-Tab cycle, Enter picks); Enter ends the line, keeps it as context and adds it
+to the personal store (unless learning is off; the status line says which); an empty
+line, Ctrl-L or `:clear` starts a new paragraph; Ctrl-C clears the line; Ctrl-D leaves.
+Suggestions are computed in a thread so a slow step never swallows keystrokes.
 """
 
 from __future__ import annotations
@@ -26,9 +27,10 @@ class Assistant:
     """The predictor plus the typed context, shared (under a lock) by the suggestion
     thread, the completer thread and the toolbar."""
 
-    def __init__(self, predictor: Predictor, k: int = 5):
+    def __init__(self, predictor: Predictor, k: int = 5, learn: bool = False):
         self.predictor = predictor
         self.k = k
+        self.learn = learn
         self.paragraph: list[str] = []  # finished lines of the current paragraph
         self.last: list[tuple[str, float]] = []
         self._lock = threading.Lock()
@@ -39,8 +41,18 @@ class Assistant:
     def end_line(self, line: str) -> None:
         if line.strip():
             self.paragraph.append(line)
+            if self.learn:
+                with self._lock:  # the store's connection is shared with the suggestion thread
+                    self.learn = self.predictor.learn(line)
         else:
             self.clear()
+
+    @property
+    def learning(self) -> str:
+        """What the status line says of learning."""
+        if self.learn:
+            return "learning"
+        return "not learning (no store)" if self.predictor.store_note else "not learning"
 
     def clear(self) -> None:
         self.paragraph = []
@@ -123,8 +135,8 @@ def bindings(assistant: Assistant) -> KeyBindings:
 def make_session(assistant: Assistant, model_name: str, **kwargs) -> PromptSession:
     def toolbar():
         others = " · ".join(f"{w} {p:.0%}" for w, p in assistant.last[:assistant.k])
-        return (f" {model_name} │ {others or '…'} │ →/End accept · Alt-F word · Tab menu "
-                f"· Ctrl-L new paragraph · Ctrl-D quit")
+        return (f" {model_name} │ {others or '…'} │ {assistant.learning} │ →/End accept · Alt-F word "
+                f"· Tab menu · Ctrl-L new paragraph · Ctrl-D quit")
 
     return PromptSession(
         message="› ",
@@ -137,9 +149,11 @@ def make_session(assistant: Assistant, model_name: str, **kwargs) -> PromptSessi
     )
 
 
-def run(predictor: Predictor, k: int = 5, **session_kwargs) -> None:
-    """Prompt line after line until Ctrl-D (or :quit)."""
-    assistant = Assistant(predictor, k)
+def run(predictor: Predictor, k: int = 5, learn: bool = False, noted=lambda: None,
+        **session_kwargs) -> None:
+    """Prompt line after line until Ctrl-D (or :quit). `learn`: add each line to the
+    personal store; `noted()` is called after each line (to report a store that failed)."""
+    assistant = Assistant(predictor, k, learn=learn and predictor.personal is not None)
     session = make_session(assistant, predictor.path.name, **session_kwargs)
     while True:
         try:
@@ -155,3 +169,4 @@ def run(predictor: Predictor, k: int = 5, **session_kwargs) -> None:
             return
         else:
             assistant.end_line(line)
+            noted()

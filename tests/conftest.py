@@ -27,8 +27,10 @@ def write_structured_corpus(path: Path, sentences: int = 1500, seed: int = 0) ->
 
 @pytest.fixture(autouse=True)
 def isolated_model_path(tmp_path, monkeypatch):
-    """Point the default model location into the test's temporary directory."""
+    """Point the default model location and the personal store into the test's temporary
+    directory (no test reads or writes the user's own)."""
     monkeypatch.setenv("NEXTWORD_MODEL", str(tmp_path / "default-model"))
+    monkeypatch.setenv("NEXTWORD_USER_DB", str(tmp_path / "user.db"))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     return tmp_path / "default-model"
 

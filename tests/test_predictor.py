@@ -129,7 +129,7 @@ def test_earlier_lines_of_a_pipe_are_remembered(model_dir):
 
 def test_an_old_model_predicts_with_the_lstm_and_the_cache(model_copy):
     p = nextword.load(old_model(model_copy))
-    assert list(p.mixture.components) == ["lstm", "cache", "pairs"]
+    assert list(p.mixture.components) == ["lstm", "cache", "pairs", "personal"]  # an empty store
     assert p.mixture.weights == normalised(DEFAULT_WEIGHTS, ["lstm", "cache", "pairs"])
     assert p.suggest("The cat ", 1)[0][0] == "sleeps"
     assert p.suggest("A dog barks by the river. A dog b", 1)[0][0] == "barks"
@@ -139,7 +139,7 @@ def test_a_model_with_ngram_and_weights_mixes_them(model_copy, structured_corpus
     weights = {"lstm": 0.5, "ngram": 0.3, "cache": 0.1, "pairs": 0.1}
     add_ngram(old_model(model_copy), structured_corpus, {"weights": weights, "fitted_on": 1000})
     p = nextword.load(model_copy)
-    assert list(p.mixture.components) == ["lstm", "ngram", "cache", "pairs"]
+    assert list(p.mixture.components) == ["lstm", "ngram", "cache", "pairs", "personal"]
     assert p.mixture.weights == pytest.approx(weights)
     # With an empty cache the answer is the LSTM and the n-gram at 5:3.
     ids = p.context_ids("The cat ")

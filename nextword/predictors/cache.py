@@ -38,8 +38,8 @@ SCAN_CHARS = 6000  # at least the predictor's context window (MAX_CONTEXT_CHARS 
 UNK_FORM = "[unk]"  # stands for an unknown word when only token ids are known (never a word)
 
 # A word, or a token that ends a run of words (punctuation, a line end).
-_TOKEN = re.compile(rf"<unk>|({tokenizer_mod.WORD})|\n|[^\w\s]")
-_SENTENCE_END = re.compile(r"(^|[.!?\n][\"')\]”’]*)\s*$")
+TOKEN = re.compile(rf"<unk>|({tokenizer_mod.WORD})|\n|[^\w\s]")
+SENTENCE_END = re.compile(r"(^|[.!?\n][\"')\]”’]*)\s*$")
 
 
 class RecentWords:
@@ -168,13 +168,13 @@ class RecentWords:
             self.add(None)
             start = self._unmarked = _word_boundary(text, max(0, end - SCAN_CHARS))
         self._text, self._end = text, end
-        for match in _TOKEN.finditer(text, start, end):
+        for match in TOKEN.finditer(text, start, end):
             before = (self._n, self.last)
             raw = match.group(1)
             form = self.normalize(raw) if raw else None
             written = None
             if form is not None and form not in self.word_id:
-                at_start = _SENTENCE_END.search(text, max(0, match.start() - 8), match.start())
+                at_start = SENTENCE_END.search(text, max(0, match.start() - 8), match.start())
                 written = None if at_start else raw
             self.add(form, written)
             self._marks.append((match.end(), *before))

@@ -7,6 +7,12 @@ n-gram always do; the cache's recency unigram ("cache") once it holds a word, it
 ("pairs") once the previous word has been followed by something. Cache words outside the
 vocabulary get their share as a dict beside the vector; vector and dict sum to 1 together.
 
+The user's personal store ("personal", predictors/personal.py) has no fixed weight: after
+each context it says which share of the probability it takes, by its evidence there, and
+the mixture of the others fills the rest. With nothing to say (an empty store) it leaves
+their answer exactly as it was. It reads no token stream, so `stream_log_probs`, `fit`
+and evaluation leave it out.
+
 The weights are config.json's "mixture" (fitted by `fit` on validation text at the end of
 training); a model without them (older ones) gets DEFAULT_WEIGHTS over what it has.
 Since the weights are fitted on text the components have not been trained on, the mixture
@@ -25,7 +31,8 @@ from . import Component
 from .cache import RecentWords
 from .lstm import CHUNK
 
-NAMES = ("lstm", "ngram", "cache", "pairs")  # every component a model can have, in order
+NAMES = ("lstm", "ngram", "cache", "pairs", "personal")  # every component there can be, in order
+PERSONAL = "personal"  # weighted by its own evidence, not by a fixed weight
 # For models without fitted weights (older ones): near what `fit` gave a 512-unit WikiText-2
 # model on 20k tokens of other WikiText-2 text (0.57, 0.19, 0.07, 0.17; held-out perplexity
 # 130 for the LSTM alone, 96 mixed, 98 with these), a little more on the LSTM.
@@ -44,7 +51,11 @@ class Mixture:
         if not components:
             raise ValueError("a mixture needs at least one component")
         self.components = dict(components)
-        self.weights = normalised(weights if weights is not None else DEFAULT_WEIGHTS, self.components)
+        self.personal = self.components.get(PERSONAL)
+        fixed = [name for name in self.components if name != PERSONAL]
+        if not fixed:
+            raise ValueError("a mixture needs a component besides the personal store")
+        self.weights = normalised(weights if weights is not None else DEFAULT_WEIGHTS, fixed)
         # The store the text-reading components share (filled through `sync`), if any.
         self.store: RecentWords | None = next(
             (c.store for c in self.components.values() if hasattr(c, "store")), None)
@@ -53,11 +64,29 @@ class Mixture:
     def vocab_size(self) -> int:
         return next(iter(self.components.values())).vocab_size
 
-    def predict(self, ids) -> tuple[np.ndarray, dict[str, float]]:
+    def predict(self, ids, words: tuple[str, ...] | None = None) -> tuple[np.ndarray, dict[str, float]]:
         """(probabilities over the vocabulary, {word outside it: probability}) after `ids`.
-        The vector may be a component's own (do not modify it)."""
+        `words`: the written forms of the context's last words, for the personal store
+        (by default the vocabulary's words among the last ids). The vector may be a
+        component's own (do not modify it)."""
+        vec, outside = self._fixed(ids)
+        guess = None
+        if self.personal is not None:
+            guess = self.personal.guess(self.personal.words_of(ids) if words is None else words)
+        if guess is None:
+            return vec, outside
+        keep = 1.0 - guess.share
+        mixed = {word: keep * q for word, q in outside.items()}
+        for word, q in guess.outside.items():
+            mixed[word] = mixed.get(word, 0.0) + q
+        return keep * vec + guess.vec, mixed
+
+    def _fixed(self, ids) -> tuple[np.ndarray, dict[str, float]]:
+        """`predict` of the components with fixed weights."""
         parts = []
         for name, component in self.components.items():
+            if name == PERSONAL:
+                continue
             p = component.distribution(ids)
             if p is not None:
                 outside = component.outside(ids) if hasattr(component, "outside") else {}
@@ -86,10 +115,11 @@ class Mixture:
         store (the live one is untouched); `forms` are the tokens' written forms (a word's
         form, None for other tokens), by default guessed from the ids (RecentWords.forms_of_ids)."""
         ids = np.asarray(ids, dtype=np.int64)
-        if len(self.components) == 1:
-            yield from next(iter(self.components.values())).stream_log_probs(ids, chunk)
+        components = {n: c for n, c in self.components.items() if n != PERSONAL}
+        if len(components) == 1:
+            yield from next(iter(components.values())).stream_log_probs(ids, chunk)
             return
-        models, readers, store, forms = _split(self.components, ids, forms)
+        models, readers, store, forms = _split(components, ids, forms)
         if not models:
             raise ValueError("a mixture of cache components alone has no stream")
         streams = [(self.weights[name], c.stream_log_probs(ids, chunk)) for name, c in models.items()]
@@ -111,7 +141,7 @@ class Mixture:
 
 def _split(components: Mapping[str, Component], ids, forms):
     """(model components, the text-reading ones on a fresh store, that store, the forms)."""
-    models = {n: c for n, c in components.items() if not hasattr(c, "store")}
+    models = {n: c for n, c in components.items() if not hasattr(c, "store") and n != PERSONAL}
     store = next((c.store for c in components.values() if hasattr(c, "store")), None)
     if store is None:
         return models, {}, None, forms

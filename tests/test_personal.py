@@ -1,0 +1,135 @@
+"""The personal store in use: `learn`, `forget`, `info`, and what predict and complete make of it."""
+
+from __future__ import annotations
+
+import datetime
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import nextword
+from nextword.cli import cli
+from nextword.predictors.personal import last_words
+from nextword.repl import Assistant
+from nextword.userstore import UserStore
+
+TEXTS = ["The cat ", "A dog b", "my friend laughs at home. The ", "", "Zor"]
+
+
+def invoke(*args, **kwargs):
+    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
+
+
+def words(result) -> list[str]:
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.split()
+
+
+@pytest.fixture
+def notes(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("Zorblax frobnicates quickly.\n" * 3 + "The cat walks by the river.\n" * 5
+                    + "Then the cat chases Zorblax.\n")
+    return path
+
+
+def test_an_empty_store_changes_nothing(model_dir, tmp_path):
+    plain = nextword.load(model_dir, user_db=None)
+    missing = nextword.load(model_dir)  # the default store, which does not exist
+    emptied = nextword.load(model_dir, user_db=tmp_path / "emptied.db")
+    UserStore(tmp_path / "emptied.db").learn("words to forget")
+    UserStore(tmp_path / "emptied.db").forget_all()
+    assert "personal" in missing.mixture.components and "personal" not in plain.mixture.components
+    for text in TEXTS:
+        want = plain.suggest(text, 8)
+        assert missing.suggest(text, 8) == want and emptied.suggest(text, 8) == want
+    ids = plain.context_ids("The cat ")
+    assert np.array_equal(emptied.mixture.predict(ids)[0], plain.mixture.predict(ids)[0])
+    assert not (tmp_path / "user.db").exists()  # predicting created no store
+
+
+def test_learn_then_predict_finds_the_phrase_and_words_outside_the_vocabulary(model_dir, notes):
+    assert words(invoke("predict", "-m", model_dir, "The cat "))[0] == "sleeps"
+    result = invoke("learn", notes)
+    assert result.exit_code == 0 and result.stdout.startswith("Learned 44 words in ")
+    assert words(invoke("predict", "-m", model_dir, "The cat "))[0] == "walks"
+    assert words(invoke("predict", "-m", model_dir, "Zorb"))[0] == "Zorblax"
+    assert words(invoke("predict", "-m", model_dir, "Zorblax "))[0] == "frobnicates"
+    assert "chases" in words(invoke("predict", "-m", model_dir, "-k", "3", "the cat "))
+    assert "Zorblax" in words(invoke("predict", "-m", model_dir, "The cat chases "))[:1]
+    info = invoke("info", "-m", model_dir)
+    assert "personal store" in info.stdout and "44 words learned (10 distinct)" in info.stdout
+
+
+def test_forget_a_word_since_a_day_and_everything(model_dir, notes, tmp_path):
+    invoke("learn", notes)
+    assert invoke("forget", "zorblax").stdout.startswith("Forgot 'zorblax' (4 times learned)")
+    assert "Zorblax" not in words(invoke("predict", "-m", model_dir, "Zorb"))
+    assert "Frobnicates" in words(invoke("predict", "-m", model_dir, "-k", "50", ""))
+    today = datetime.date.today().isoformat()
+    assert invoke("forget", "--since", "today").stdout == f"Forgot 40 words learned since {today}\n"
+    assert words(invoke("predict", "-m", model_dir, "The cat "))[0] == "sleeps"
+    invoke("learn", notes)
+    assert invoke("forget", "--all").stdout.startswith("Forgot everything (44 words learned)")
+    assert "nothing learned yet" in invoke("info", "-m", model_dir).stdout
+    assert invoke("forget", "--all", "--since", "today").exit_code == 2
+    assert invoke("forget", "--since", "someday").exit_code == 2
+    assert invoke("forget", "--all", "--user-db", tmp_path / "none.db").stdout.startswith("Nothing to forget")
+
+
+def test_predict_learns_each_line_once_from_a_keystroke_stream(model_dir, tmp_path):
+    typed = "Quux is here"
+    lines = [typed[:i] for i in range(1, len(typed) + 1)] + ["", "Quux again", "Quux ag"]
+    result = invoke("predict", "-m", model_dir, "--learn", input="\n".join(lines) + "\n")
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == len(lines)
+    store = UserStore(tmp_path / "user.db")
+    assert {f: n for f, _, n in store.followers(0, 0, 100)} == {"quux": 2, "is": 1, "here": 1, "ag": 1}
+    assert not UserStore(tmp_path / "other.db").exists()
+    invoke("predict", "-m", model_dir, "The cat ", input="Quux\n")  # without --learn: nothing
+    assert store.context(0, 0) == (5, 4)
+
+
+def test_complete_learns_each_line_unless_told_not_to(model_dir, tmp_path):
+    predictor = nextword.load(model_dir)
+    assistant = Assistant(predictor, learn=True)
+    assert assistant.learning == "learning"
+    assistant.end_line("Blorptastic ideas grow")
+    assert assistant.suggest("Blo")[0][0] == "Blorptastic"
+    quiet = Assistant(nextword.load(model_dir, user_db=tmp_path / "quiet.db"), learn=False)
+    quiet.end_line("Snarfle")
+    assert quiet.learning == "not learning" and not (tmp_path / "quiet.db").exists()
+    assert UserStore(tmp_path / "user.db").context(0, 0) == (3, 3)
+
+
+def test_predicting_without_a_store(model_dir, tmp_path):
+    (tmp_path / "file").write_text("")
+    unwritable = tmp_path / "file" / "user.db"  # under a file: cannot be created (even by root)
+    result = invoke("predict", "-m", model_dir, "--learn", "--user-db", unwritable,
+                    input="A dog\nZor\nA cat\n")
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3
+    notes = result.stderr.splitlines()
+    assert len(notes) == 1 and notes[0].startswith(f"Note: cannot open the personal store {unwritable}")
+    assert words(invoke("predict", "-m", model_dir, "--user-db", "", "A dog "))[0] == "barks"
+    assert invoke("learn", "--user-db", "", __file__).exit_code == 2
+    assert "none (--user-db '')" in invoke("info", "-m", model_dir, "--user-db", "").stdout
+
+
+@pytest.mark.parametrize("command", [["predict", "the "], ["learn", __file__], ["forget", "--all"], ["info"]])
+def test_a_damaged_store_is_one_error_line(model_dir, tmp_path, command):
+    damaged = tmp_path / "user.db"
+    damaged.write_bytes(b"\x00garbage" * 1000)
+    args = command + (["-m", model_dir] if command[0] in ("predict", "info") else [])
+    result = invoke(*args)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(
+        f"Error: the personal store {damaged} cannot be used (file is not a database): move it away")
+    assert damaged.read_bytes() == b"\x00garbage" * 1000
+
+
+def test_context_words():
+    assert last_words("We met Zorblax went ") == ("zorblax", "went")
+    assert last_words("He said, Hi ") == ("hi",)
+    assert last_words("End.\n") == () and last_words("") == ()
+    assert last_words("x" * 500 + " two Words ") == ("two", "words")
+    assert last_words("a" * 100 + "b c") == ("c",)  # not the end of a word cut in two
