@@ -258,15 +258,17 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
         return
     sys.stdin.reconfigure(errors="replace")
     pending = ""  # the line to learn once the next one does not extend (or cut back) it
-    for line in iter(sys.stdin.readline, ""):
-        line = line.removesuffix("\n")
+    try:
+        for line in iter(sys.stdin.readline, ""):
+            line = line.removesuffix("\n")
+            if learn:
+                if not (pending and line.strip() and (line.startswith(pending) or pending.startswith(line))):
+                    learn_line(pending)
+                pending = line
+            answer(line)
+    finally:  # also on Ctrl-C or a closed stdout: the last line read is learned too
         if learn:
-            if not (pending and line.strip() and (line.startswith(pending) or pending.startswith(line))):
-                learn_line(pending)
-            pending = line
-        answer(line)
-    if learn:
-        learn_line(pending)
+            learn_line(pending)
 
 
 @cli.command()

@@ -73,8 +73,10 @@ def forget(words, everything, since, user_db):
     if since is not None:
         try:
             day = parse_day(since)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--since") from None
+            datetime.date.fromordinal(day)  # a date of the calendar ("99999999d" is none)
+        except (ValueError, OverflowError) as exc:
+            raise click.BadParameter(f"{since!r} is no date nextword can go back to ({exc})",
+                                     param_hint="--since") from None
     store = _store(user_db)
     if store.connection() is None:
         write_stdout(f"Nothing to forget: there is no personal store at {store.path}\n")

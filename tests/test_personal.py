@@ -75,7 +75,34 @@ def test_forget_a_word_since_a_day_and_everything(model_dir, notes, tmp_path):
     assert "nothing learned yet" in invoke("info", "-m", model_dir).stdout
     assert invoke("forget", "--all", "--since", "today").exit_code == 2
     assert invoke("forget", "--since", "someday").exit_code == 2
+    invoke("learn", notes)
+    for far in ("99999999d", "99999999999999999999d"):  # before the year 1: refused, nothing forgotten
+        result = invoke("forget", "--since", far)
+        assert result.exit_code == 2 and "--since" in result.stderr
+        assert type(result.exception) is SystemExit  # a usage error, no traceback
+    assert UserStore(tmp_path / "user.db").summary().words == 44
     assert invoke("forget", "--all", "--user-db", tmp_path / "none.db").stdout.startswith("Nothing to forget")
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_predict_learn_keeps_the_line_it_was_holding(model_dir, tmp_path):
+    """The last line read waits for the next one (which may extend it); an interrupt
+    learns it instead of dropping it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    store = tmp_path / "kept.db"
+    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model_dir), "--learn",
+                             "--user-db", str(store)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    proc.stdin.write("quokka wombat numbat\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline()  # answered: the line is read and held
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert {f for f, _, _ in UserStore(store).followers(0, 0, 10)} == {"quokka", "wombat", "numbat"}
 
 
 def test_predict_learns_each_line_once_from_a_keystroke_stream(model_dir, tmp_path):
