@@ -21,7 +21,7 @@ STARTED = time.monotonic()  # the time budget of `train` counts from here, impor
 
 from . import __version__
 from .errors import NextwordError, Terminated
-from .paths import default_model_dir, default_user_db
+from .paths import default_model_dir, resolve_user_db  # noqa: F401  (commands import it from here)
 
 STDOUT = "<stdout>"  # the file name of an OSError raised writing standard output
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
@@ -149,13 +149,6 @@ def user_db_option(f):
         "--user-db", "user_db", metavar="PATH", default=None,
         help="Personal store (SQLite) of what you wrote. Default: $NEXTWORD_USER_DB, else "
              "$XDG_DATA_HOME/nextword/user.db (~/.local/share/nextword/user.db); '' for none.")(f)
-
-
-def resolve_user_db(user_db: str | None) -> Path | None:
-    """The store's path: --user-db, else the default; None for `--user-db ''`."""
-    if user_db is None:
-        return default_user_db()
-    return Path(user_db).expanduser() if user_db else None
 
 
 def parse_duration(text: str) -> float:

@@ -354,14 +354,16 @@ def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
 @model_option
 @click.option("-k", "k", type=click.IntRange(1, 100), default=5, show_default=True,
               help="Completion items per request (the client's \"items\" setting overrides it).")
+@user_db_option
 @click.option("--stdio", is_flag=True, help="Accepted for clients that pass it: stdio is the only transport.")
-def lsp(model_dir, k, stdio):
+def lsp(model_dir, k, user_db, stdio):
     """Serve completions to an editor: a Language Server (LSP) on stdin and stdout.
 
     The next word after a space, or the rest of the word at the cursor, from the document's
     text before the cursor. The client's initializationOptions (or settings) may set
-    "model", "items" and "languages" (languageIds, or "*"); see the README for Neovim,
-    Helix and Emacs.
+    "model", "items", "languages" (languageIds, or "*"), "userDb" and "learn" (add what is
+    written in a document to the personal store when it is saved; off by default); see the
+    README for Neovim, Helix and Emacs.
     """
     from .cli import require_stdout
 
@@ -369,4 +371,4 @@ def lsp(model_dir, k, stdio):
     _one_blas_thread()
     from .lsp import Settings, run
 
-    run(Settings(model=Path(model_dir).expanduser() if model_dir else None, items=k))
+    run(Settings(model=Path(model_dir).expanduser() if model_dir else None, items=k, user_db=user_db))

@@ -8,12 +8,18 @@ happens in the other documents. Documents arrive by incremental sync (pygls keep
 
 Settings, from `initializationOptions` and `workspace/didChangeConfiguration` (flat, or
 under a "nextword" key): "model" (a model directory), "items" (suggestions per request),
-"languages" (the languageIds to complete in, or "*" for all). A model that cannot be loaded
-at start is an error response to `initialize` and a window/showMessage, then the server
-exits (status 1); a model named later that cannot be loaded leaves the current one serving.
+"languages" (the languageIds to complete in, or "*" for all), "userDb" (the personal
+store, "" for none) and "learn" (learn from saved documents). A model or a store that
+cannot be loaded at start (a damaged store) is an error response to `initialize` and a
+window/showMessage, then the server exits (status 1); one named later that cannot be
+loaded leaves the current one serving. A store that cannot be opened here is a
+window/logMessage, and the server goes on without it.
 
-Learning from saved documents (the personal store of issue 16) belongs in a
-textDocument/didSave handler here, behind a setting, off by default.
+With "learn" on, a save (textDocument/didSave) adds to the personal store the lines of the
+document that were added or changed since it was opened or last learned from, so that text
+saved again and again, or opened again in another session, is counted once. The store is
+one connection that every document's fork shares: a word learned from one document is
+offered in all of them at once.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ import signal
 import stat
 import sys
 import threading
-from dataclasses import dataclass, replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -39,7 +46,7 @@ from pygls.workspace import PositionCodec, ServerTextPosition
 
 from . import __version__
 from .errors import NextwordError
-from .paths import default_model_dir
+from .paths import default_model_dir, resolve_user_db
 from .predictor import Predictor
 
 # languageIds as Neovim (filetype), Helix (language name) and Eglot (major mode) send them.
@@ -47,6 +54,9 @@ DEFAULT_LANGUAGES = ("plaintext", "text", "markdown", "gitcommit", "git-commit",
                      "rst", "tex", "latex", "org")
 MAX_ITEMS = 100
 TRIGGER_CHARACTERS = [" "]  # after a space: the next word; clients ask on word characters anyway
+EXPECTED = {"model": "a model directory", "items": f"a whole number from 1 to {MAX_ITEMS}",
+            "languages": 'a list of languageIds or "*"', "userDb": 'a file path, "" for none, or null',
+            "learn": "true or false"}
 
 
 class ModelNotLoaded(JsonRpcException):
@@ -60,9 +70,14 @@ class Settings:
     model: Path | None = None  # None: nextword.paths.default_model_dir()
     items: int = 5
     languages: tuple[str, ...] | None = DEFAULT_LANGUAGES  # None: every language
+    user_db: str | None = None  # as --user-db: None for the default store, "" for none
+    learn: bool = False  # learn from saved documents
 
     def model_dir(self) -> Path:
         return self.model or default_model_dir()
+
+    def store_path(self) -> Path | None:
+        return resolve_user_db(self.user_db)
 
     def completes(self, language_id: str) -> bool:
         return self.languages is None or language_id in self.languages
@@ -87,11 +102,12 @@ class Settings:
                 changes["languages"] = None
             elif key == "languages" and isinstance(value, list) and all(isinstance(v, str) for v in value):
                 changes["languages"] = tuple(value)
-            elif key in ("model", "items", "languages"):
-                problems.append(f"setting {key!r} = {value!r} ignored: expected "
-                                + {"model": "a model directory",
-                                   "items": f"a whole number from 1 to {MAX_ITEMS}",
-                                   "languages": 'a list of languageIds or "*"'}[key])
+            elif key == "userDb" and (value is None or isinstance(value, str)):
+                changes["user_db"] = value
+            elif key == "learn" and isinstance(value, bool):
+                changes["learn"] = value
+            elif key in EXPECTED:
+                problems.append(f"setting {key!r} = {value!r} ignored: expected {EXPECTED[key]}")
             elif strict:
                 problems.append(f"unknown setting {key!r} ignored")
         return replace(self, **changes), problems
@@ -115,6 +131,13 @@ class OneUnitCodec(PositionCodec):
         return super().position_from_client_units(lines, position)
 
 
+@dataclass
+class Document:
+    language: str
+    predictor: Predictor  # a fork of the server's model
+    learned: Counter = field(default_factory=Counter)  # its lines as opened or last learned
+
+
 class NextwordServer(LanguageServer):
     """The server's state: settings, the loaded model, a fork of it per open document."""
 
@@ -122,7 +145,7 @@ class NextwordServer(LanguageServer):
         super().__init__("nextword", __version__)
         self.settings = settings
         self.model: Predictor | None = None
-        self.documents: dict[str, tuple[str, Predictor]] = {}  # uri -> (languageId, predictor)
+        self.documents: dict[str, Document] = {}  # by uri
         self.exit_code = 0
         self.shut_down = False
 
@@ -130,29 +153,67 @@ class NextwordServer(LanguageServer):
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"nextword: {message}"))
 
     def configure(self, raw) -> None:
-        """Apply settings from the client; load the model again if its path changed."""
+        """Apply settings from the client; load the model again if its path or the store's
+        changed."""
         settings, problems = self.settings.updated(raw)
         for problem in problems:
             self.tell(problem, types.MessageType.Warning)
-        reload = settings.model_dir() != self.settings.model_dir()
+        serving = self.settings
         self.settings = settings
-        if reload and self.model is not None:
+        if self.model is not None and (settings.model_dir(), settings.store_path()) != (
+                serving.model_dir(), serving.store_path()):
             try:
-                self.use(Predictor.load(settings.model_dir()))
+                self.use(self.load())
             except NextwordError as exc:
                 self.tell(f"{exc} (still using {self.model.path})")
+                # What serves stays what the settings name, so that the next change of
+                # either loads the other as it was, not the one that failed.
+                self.settings = replace(settings, model=serving.model, user_db=serving.user_db)
+
+    def load(self) -> Predictor:
+        """The model and the personal store the settings name (StoreError: a damaged store)."""
+        return Predictor.load(self.settings.model_dir(), self.settings.store_path())
 
     def use(self, model: Predictor) -> None:
         self.model = model
-        self.documents = {uri: (language, model.fork()) for uri, (language, _) in self.documents.items()}
+        self.documents = {uri: replace(document, predictor=model.fork())
+                          for uri, document in self.documents.items()}
+        self.note_store()
         # What is loaded by now (pygls's types, the model) stays for good: out of the cyclic
         # collector's way, whose full pass over it (about one per 7,000 keystrokes) took 54 ms.
         gc.freeze()
 
+    def note_store(self) -> None:
+        """Say in the client's log, once, why the personal store is not used (or no longer
+        learns), as the other commands say it on stderr."""
+        model = self.model
+        if model is not None and model.store_note is not None and not getattr(model, "store_noted", False):
+            model.store_noted = True
+            self.window_log_message(types.LogMessageParams(
+                type=types.MessageType.Warning, message=f"nextword: {model.store_note}; going on without it"))
+
+    def learn(self, uri: str) -> None:
+        """With "learn" on, add to the store the lines of the document at `uri` that are not
+        among those it had when opened or last learned from (a changed line: whole again)."""
+        document = self.documents.get(uri)
+        if not self.settings.learn or document is None or not self.settings.completes(document.language):
+            return
+        lines = Counter(self.workspace.get_text_document(uri).source.splitlines())
+        new = lines - document.learned
+        try:
+            learned = not new or self.model.learn("\n".join(new.elements()))
+        except NextwordError as exc:  # damaged, or locked by another writer for long
+            self.tell(str(exc))
+            return
+        if learned:
+            document.learned = lines
+        self.note_store()
+
     def complete(self, params: types.CompletionParams) -> types.CompletionList | None:
-        language, predictor = self.documents.get(params.text_document.uri, ("", None))
-        if predictor is None or not self.settings.completes(language):
+        document = self.documents.get(params.text_document.uri)
+        if document is None or not self.settings.completes(document.language):
             return None
+        predictor = document.predictor
         document = self.workspace.get_text_document(params.text_document.uri)
         text = document.source[: document.offset_at_position(params.position)]
         result = predictor.analyse(text, self.settings.items)
@@ -181,7 +242,7 @@ def make_server(settings: Settings) -> NextwordServer:
             workspace._position_codec = OneUnitCodec(workspace.position_encoding)
         server.configure(params.initialization_options)
         try:
-            server.use(Predictor.load(server.settings.model_dir()))
+            server.use(server.load())
         except NextwordError as exc:
             server.tell(str(exc))
             print(f"Error: {exc}", file=sys.stderr)
@@ -197,8 +258,13 @@ def make_server(settings: Settings) -> NextwordServer:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(params: types.DidOpenTextDocumentParams) -> None:
         if server.model is not None:
-            server.documents[params.text_document.uri] = (params.text_document.language_id,
-                                                          server.model.fork())
+            item = params.text_document
+            server.documents[item.uri] = Document(item.language_id, server.model.fork(),
+                                                  Counter(item.text.splitlines()))
+
+    @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+    def did_save(params: types.DidSaveTextDocumentParams) -> None:
+        server.learn(params.text_document.uri)  # from pygls's copy, kept in step by didChange
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: types.DidCloseTextDocumentParams) -> None:

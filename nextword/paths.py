@@ -21,6 +21,13 @@ def default_user_db() -> Path:
     return data_dir() / "user.db"
 
 
+def resolve_user_db(user_db: str | None) -> Path | None:
+    """The store's path for `--user-db` (or a setting): the default for None, none for ''."""
+    if user_db is None:
+        return default_user_db()
+    return Path(user_db).expanduser() if user_db else None
+
+
 def data_dir() -> Path:
     data_home = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(data_home).expanduser() / "nextword"

@@ -22,11 +22,18 @@ SERVER = [sys.executable, "-m", "nextword", "lsp"]
 in_session = pytest.mark.asyncio(loop_scope="module")  # the tests below share one server
 
 
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory) -> Path:
+    """The personal store of the module's server. (Started before the autouse fixture sets
+    $NEXTWORD_USER_DB, the server would otherwise read the user's own.)"""
+    return tmp_path_factory.mktemp("store") / "user.db"
+
+
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=SERVER))
-async def client(lsp_client: LanguageClient, model_dir):
+async def client(lsp_client: LanguageClient, model_dir, module_store):
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities("neovim@v0.7.0"),
-        initialization_options={"model": str(model_dir), "items": 3}))
+        initialization_options={"model": str(model_dir), "items": 3, "userDb": str(module_store)}))
     yield
     await lsp_client.shutdown_session()
 
@@ -119,6 +126,50 @@ async def test_settings_choose_languages_and_items(client, tmp_path):
         {"nextword": {"languages": ["plaintext"], "items": 3}}))
 
 
+def save(client: LanguageClient, uri: str) -> None:
+    client.text_document_did_save(types.DidSaveTextDocumentParams(types.TextDocumentIdentifier(uri)))
+
+
+def configure(client: LanguageClient, **settings) -> None:
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams({"nextword": settings}))
+
+
+@in_session
+async def test_saving_learns_nothing_by_default(client, module_store):
+    uri = open_document(client, "unlearned.txt", "")
+    edit(client, uri, 2, 0, 0, "The cat met Vexlorn.\n")
+    save(client, uri)
+    assert labels(await complete(client, uri, 1, 0))  # (answered after the save was handled)
+    assert not module_store.exists()
+
+
+@in_session
+async def test_learn_on_save_what_was_written_since_open_or_the_last_save(client, module_store, tmp_path):
+    from nextword.userstore import UserStore
+
+    store = UserStore(tmp_path / "learned.db")
+    told = len(client.messages), len(client.log_messages)
+    configure(client, learn=True, userDb=str(store.path))
+    writer = open_document(client, "draft.txt", "Quorbit was here.\n")
+    reader = open_document(client, "reader.txt", "Vex")
+    assert labels(await complete(client, reader, 0, 3)) == []
+    edit(client, writer, 2, 1, 0, "The cat met Vexlorn.\n")
+    save(client, writer)
+    assert labels(await complete(client, reader, 0, 3)) == ["Vexlorn"]  # another document's fork
+    assert store.summary().words == 4  # the line written, not the one it was opened with
+    save(client, writer)  # saved again unchanged: nothing more
+    edit(client, writer, 3, 2, 0, "A dog barks.")
+    save(client, writer)
+    await complete(client, writer, 2, 12)  # (answered once the save is handled)
+    assert store.summary().words == 7
+    code = open_document(client, "code.py", "", "python")  # not a language it completes in
+    edit(client, code, 2, 0, 0, "Zapfnord = 1\n")
+    save(client, code)
+    assert labels(await complete(client, reader, 0, 3)) == ["Vexlorn"] and store.summary().words == 7
+    assert (len(client.messages), len(client.log_messages)) == told
+    configure(client, learn=False, userDb=str(module_store))
+
+
 @in_session
 async def test_the_server_process_never_loads_tensorflow(client):
     maps = Path(f"/proc/{client._server.pid}/maps")
@@ -140,6 +191,25 @@ def test_the_fast_position_codec_agrees_with_pygls():
                 position = types.Position(line, character)
                 assert (fast.position_from_client_units(lines, types.Position(line, character))
                         == slow.position_from_client_units(lines, position)), (encoding, line, character)
+
+
+def test_forks_share_the_store_and_see_what_is_learned(model_dir, tmp_path):
+    """What the server relies on: each document's fork reads the one store connection, and a
+    word learned (here, or by another process) is offered in every document."""
+    import nextword
+    from nextword.userstore import CHECK_SECONDS, UserStore
+
+    model = nextword.load(model_dir, user_db=tmp_path / "user.db")
+    first, second = model.fork(), model.fork()
+    assert first.personal is second.personal is model.personal
+    assert second.suggest("Zor") == [] and second.suggest("Blo") == []
+    first.analyse("The cat met ")
+    model.learn("The cat met Zorblax.")
+    assert second.suggest("Zor")[0][0] == "Zorblax"
+    assert first.suggest("The cat met ")[0][0] == "Zorblax"  # (its answer after the context: asked anew)
+    UserStore(tmp_path / "user.db").learn("Blorptang")  # another connection, as another process
+    time.sleep(CHECK_SECONDS * 1.5)
+    assert second.suggest("Blo")[0][0] == "Blorptang"
 
 
 def test_a_keystroke_runs_the_lstm_one_step_at_most(model_dir, monkeypatch):
@@ -195,20 +265,38 @@ def read_message(stream) -> dict | None:
     return json.loads(stream.read(length)) if length is not None else None
 
 
-def start(model: Path) -> subprocess.Popen:
-    """A server asked to initialize with `model`."""
-    proc = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.stdin.write(frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+def start(model: Path, *args: str, **options) -> subprocess.Popen:
+    """A server (`nextword lsp ARGS`) asked to initialize with `model` and `options`."""
+    proc = subprocess.Popen(SERVER + list(args), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    send(proc, {"id": 1, "method": "initialize", "params": {
         "processId": os.getpid(), "rootUri": None, "capabilities": {},
-        "initializationOptions": {"model": str(model)}}}))
-    proc.stdin.flush()
+        "initializationOptions": {"model": str(model), **options}}})
     return proc
 
 
-def test_a_missing_or_damaged_model_is_an_error_message_and_a_clean_exit(tmp_path, model_copy):
+def send(proc: subprocess.Popen, *messages: dict) -> None:
+    proc.stdin.write(b"".join(frame({"jsonrpc": "2.0", **message}) for message in messages))
+    proc.stdin.flush()
+
+
+def stop(proc: subprocess.Popen) -> int:
+    """Shut the server down and let it exit; its exit status."""
+    send(proc, {"id": 99, "method": "shutdown"})
+    while read_message(proc.stdout)["id"] != 99:
+        pass
+    send(proc, {"method": "exit"})
+    return proc.wait(timeout=30)
+
+
+def test_a_missing_or_damaged_model_or_store_is_an_error_message_and_a_clean_exit(
+        tmp_path, model_dir, model_copy):
     (model_copy / "weights.npz").write_bytes(b"not a zip file")
-    servers = [start(tmp_path / "no-model"), start(model_copy)]  # (started together: faster)
-    for proc, says in zip(servers, ["no model at", "weights.npz"], strict=True):
+    (tmp_path / "user.db").write_bytes(b"\x00garbage" * 1000)  # ($NEXTWORD_USER_DB, from conftest)
+    servers = [start(tmp_path / "no-model"), start(model_copy, "--user-db", ""),  # (started together: faster)
+               start(model_dir)]
+    says_all = ["no model at", "weights.npz", f"the personal store {tmp_path / 'user.db'} cannot be used"]
+    for proc, says in zip(servers, says_all, strict=True):
         shown, answer = read_message(proc.stdout), read_message(proc.stdout)
         assert shown["method"] == "window/showMessage" and shown["params"]["type"] == 1
         assert says in shown["params"]["message"]
@@ -216,6 +304,30 @@ def test_a_missing_or_damaged_model_is_an_error_message_and_a_clean_exit(tmp_pat
         assert proc.wait(timeout=30) == 1  # ends by itself: without a model it has nothing to serve
         stderr = proc.stderr.read().decode()
         assert stderr.startswith("Error: ") and says in stderr and len(stderr.splitlines()) == 1, stderr
+
+
+def test_no_store_and_a_store_that_cannot_be_opened(tmp_path, model_dir):
+    document = {"uri": "file:///tmp/nextword-test/saved.txt", "languageId": "plaintext", "version": 1,
+                "text": ""}
+    at = {"line": 0, "character": 0}
+    written = [{"method": "textDocument/didOpen", "params": {"textDocument": document}},
+               {"method": "textDocument/didChange", "params": {
+                   "textDocument": {"uri": document["uri"], "version": 2},
+                   "contentChanges": [{"range": {"start": at, "end": at}, "text": "Zorblax is here.\n"}]}},
+               {"method": "textDocument/didSave", "params": {"textDocument": {"uri": document["uri"]}}}]
+    none = start(model_dir, "--user-db", "", learn=True)
+    unusable = start(model_dir, learn=True, userDb=str(tmp_path))
+    capabilities = read_message(none.stdout)["result"]["capabilities"]
+    assert capabilities["textDocumentSync"]["save"] == {"includeText": False}
+    logged = read_message(unusable.stdout)  # (a directory: SQLite cannot open it)
+    assert logged["method"] == "window/logMessage" and logged["params"]["type"] == types.MessageType.Warning
+    assert logged["params"]["message"] == (f"nextword: cannot open the personal store {tmp_path} "
+                                           "(unable to open database file); going on without it")
+    assert "result" in read_message(unusable.stdout)
+    for proc in (none, unusable):
+        send(proc, *written)
+        assert stop(proc) == 0 and proc.stderr.read() == b""
+    assert not (tmp_path / "user.db").exists()  # ($NEXTWORD_USER_DB: '' is no store, not the default)
 
 
 def test_exit_closed_stdin_ctrl_c_and_sigterm_end_quietly(model_dir):
