@@ -8,8 +8,10 @@ updates, while a network trains on passages of corpora/longrange.py.
 many updates does a network of given settings escape the plateau, if at all? It builds the
 network with nextword.train.new_model and fits it on the token file with Keras, probing
 the live weights (not the weight average) on 200 held-out passages of the same gaps. With
---thin P, a share P of the training windows keeps only 15-100 % of its tokens (a
-curriculum of shorter gaps made from the text itself). Prints one line per probe.
+--thin P, a share P of the training windows keeps only 15-100 % of its tokens; with
+--drop-sentences P, a share P drops whole sentences (curricula of shorter gaps made from
+the text itself). --attention N adds the attention head (model.py). Prints one line per
+probe.
 """
 
 from __future__ import annotations
@@ -37,44 +39,43 @@ from nextword import train as training  # noqa: E402
 from nextword.config import ModelConfig, TrainConfig  # noqa: E402
 
 
-def thinned_batches(ids: np.ndarray, seq: int, batch: int, share: float, seed: int):
-    """Random windows of `seq` tokens (+1 for the target); a `share` of them thinned."""
+def shortened_batches(ids: np.ndarray, seq: int, batch: int, share: float, seed: int, shorten):
+    """Random windows of `seq` tokens (+1 for the target); in a `share` of them the window
+    is `shorten(rng, start)`'s tokens instead (kept only if at least seq + 1 long)."""
     rng = np.random.default_rng(seed)
-    while True:
-        rows = []
-        for _ in range(batch):
-            start = int(rng.integers(0, len(ids) - 3 * seq - 1))
-            window = ids[start:start + seq + 1]
-            if rng.random() < share:
-                span = ids[start:start + 3 * seq]
-                kept = span[rng.random(len(span)) < rng.uniform(0.15, 1.0)][:seq + 1]
-                window = kept if len(kept) == seq + 1 else window
-            rows.append(window)
-        rows = np.stack(rows).astype("int32")
-        yield rows[:, :-1], rows[:, 1:]
-
-
-def sentence_batches(ids: np.ndarray, ends: np.ndarray, seq: int, batch: int, share: float, seed: int):
-    """Random windows of `seq` tokens (+1 for the target); in a `share` of them whole
-    sentences (up to a token in `ends`) are dropped, each with a probability drawn per
-    window from 0.2-0.9: the words within a sentence stay as written, the sentences
-    before come closer."""
-    rng = np.random.default_rng(seed)
-    is_end = np.isin(ids, ends)
     while True:
         rows = []
         for _ in range(batch):
             start = int(rng.integers(0, len(ids) - 4 * seq - 1))
             window = ids[start:start + seq + 1]
             if rng.random() < share:
-                span = ids[start:start + 4 * seq]
-                sentence = np.concatenate([[0], np.cumsum(is_end[start:start + 4 * seq])[:-1]])
-                keep = rng.random(sentence[-1] + 1) >= rng.uniform(0.2, 0.9)
-                kept = span[keep[sentence]][:seq + 1]
+                kept = shorten(rng, start)[:seq + 1]
                 window = kept if len(kept) == seq + 1 else window
             rows.append(window)
         rows = np.stack(rows).astype("int32")
         yield rows[:, :-1], rows[:, 1:]
+
+
+def thinned(ids: np.ndarray, seq: int):
+    """Each token of the next 3 * seq kept with a probability drawn from 0.15-1 per window."""
+    def shorten(rng, start):
+        span = ids[start:start + 3 * seq]
+        return span[rng.random(len(span)) < rng.uniform(0.15, 1.0)]
+    return shorten
+
+
+def without_sentences(ids: np.ndarray, ends: np.ndarray, seq: int):
+    """Whole sentences of the next 4 * seq tokens (up to a token in `ends`) dropped, each
+    with a probability drawn per window from 0.2-0.9: the words within a sentence stay as
+    written, the sentences before come closer."""
+    is_end = np.isin(ids, ends)
+
+    def shorten(rng, start):
+        span = ids[start:start + 4 * seq]
+        sentence = np.concatenate([[0], np.cumsum(is_end[start:start + 4 * seq])[:-1]])
+        keep = rng.random(sentence[-1] + 1) >= rng.uniform(0.2, 0.9)
+        return span[keep[sentence]]
+    return shorten
 
 
 def main() -> None:
@@ -108,19 +109,17 @@ def main() -> None:
     model_cfg = ModelConfig(vocab_size=tok.get_vocab_size(), units=args.units,
                             embedding_dim=args.embedding_dim, dropout=args.dropout, tied=not args.untied,
                             attention=args.attention, attention_span=args.seq_len)
-    if args.drop_sentences:
+    if args.drop_sentences or args.thin:
         text_ids = np.fromfile(tokens.path, dtype=tokens.dtype).astype("int32")
-        vocab = tok.get_vocab()
-        ends = np.array([vocab[t] for t in (".", "!", "?", tokenizer.EOL) if t in vocab])
+        if args.drop_sentences:
+            vocab = tok.get_vocab()
+            ends = np.array([vocab[t] for t in (".", "!", "?", tokenizer.EOL) if t in vocab])
+            share, shorten = args.drop_sentences, without_sentences(text_ids, ends, args.seq_len)
+        else:
+            share, shorten = args.thin, thinned(text_ids, args.seq_len)
         spec = tf.TensorSpec((args.batch_size, args.seq_len), tf.int32)
         dataset = tf.data.Dataset.from_generator(
-            lambda: sentence_batches(text_ids, ends, args.seq_len, args.batch_size, args.drop_sentences, 0),
-            output_signature=(spec, spec)).prefetch(4)
-    elif args.thin:
-        text_ids = np.fromfile(tokens.path, dtype=tokens.dtype).astype("int32")
-        spec = tf.TensorSpec((args.batch_size, args.seq_len), tf.int32)
-        dataset = tf.data.Dataset.from_generator(
-            lambda: thinned_batches(text_ids, args.seq_len, args.batch_size, args.thin, 0),
+            lambda: shortened_batches(text_ids, args.seq_len, args.batch_size, share, 0, shorten),
             output_signature=(spec, spec)).prefetch(4)
     else:
         dataset, _ = data.train_dataset(tokens, args.seq_len, args.batch_size, 0, tokens.count, 0)
