@@ -7,8 +7,8 @@ sorting. Then one transaction writes the aggregated rows set-based: they reach S
 one JSON array of packed integers (binding ~10^6 rows one by one through `executemany`
 costs more than SQLite's own work), and `contexts` gets one aggregated upsert instead of a
 trigger call per row of `totals` (the triggers are dropped and re-created inside the
-transaction, so no other connection ever sees the schema without them; indexes stay). The tables end exactly as if the text had
-been learned line by line (a test checks it).
+transaction, so no other connection ever sees the schema without them; indexes stay).
+The tables end exactly as if the text had been learned line by line (a test checks it).
 """
 
 from __future__ import annotations

@@ -11,12 +11,14 @@ Schema version 1 (`PRAGMA user_version`; `PRAGMA application_id` marks the file 
                                     last_seen in Unix seconds
     totals(a, b, w, count)          grams summed over the days: what predictions read
     contexts(a, b, count, types)    per context: words after it and how many distinct ones,
-                                    kept by triggers on totals
+                                    kept by triggers on totals (bulk_learn: by one
+                                    aggregated upsert per transaction)
 
 Words are read in runs: punctuation and line ends end a run, so a sequence never spans a
-comma. Everything is written in short transactions (one line, or ~64 kB of a file), in WAL
-mode with a busy timeout, so that a REPL, a pipe predictor and `nextword learn` can share
-the store, and a killed writer loses at most its transaction. Nothing here imports NumPy.
+comma. Everything is written in short transactions (one line, or ~2 MB of a file: see
+bulk_learn, which `learn_all` imports when called), in WAL mode with a busy timeout, so
+that a REPL, a pipe predictor and `nextword learn` can share the store, and a killed
+writer loses at most its transaction. Nothing here imports NumPy.
 """
 
 from __future__ import annotations
