@@ -235,3 +235,22 @@ def test_learning_in_bulk_gives_the_tables_learning_line_by_line_gives(tmp_path,
     assert {f: s for f, s, _ in bulk.followers(0, 0, 100)}["zorblax"] == "ZORBLAX"  # as last written
     assert bulk.connection().execute(  # the triggers are back, as the schema has them
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0] == 3
+
+
+def test_a_line_writer_and_a_bulk_learner_at_once_lose_nothing(tmp_path):
+    path = tmp_path / "user.db"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "1000"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    store = UserStore(path)
+    deadline = time.monotonic() + 30
+    while not (path.exists() and store.connection() and counts(store, "gamma")["gamma"]):
+        assert time.monotonic() < deadline and writer.poll() is None
+        time.sleep(0.01)
+    pieces = ["alpha beta delta and so on\n" * 2000] * 10  # ten bulk transactions
+    assert counts(store, "gamma")["gamma"] < 1000  # the writer goes on while they are written
+    assert store.learn_all(pieces) == 10 * 2000 * 6
+    out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0 and out == "done\n", err
+    assert counts(store, "alpha", "gamma", "delta") == {"alpha": 21_000, "gamma": 1000, "delta": 20_000}
+    assert follows(store, "alpha", "beta") == {"gamma": 1000, "delta": 20_000}
+    consistent(path)
