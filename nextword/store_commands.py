@@ -32,6 +32,8 @@ def learn(files, user_db):
     import tempfile
 
     from . import corpus
+    from .bulk_learn import BATCH_CHARS
+    from .errors import Terminated
 
     store = _store(user_db)
     with tempfile.TemporaryDirectory(prefix="nextword-learn-") as spool:
@@ -39,8 +41,10 @@ def learn(files, user_db):
         size = sum(p.stat().st_size for p in paths)
         started = time.monotonic()
         shown = [started]
+        done = [0, 0]  # characters and words committed
 
         def progress(chars: int, words: int) -> None:
+            done[:] = chars, words
             now = time.monotonic()
             if size >= PROGRESS_BYTES and now - shown[0] >= PROGRESS_SECONDS:
                 shown[0] = now
@@ -48,7 +52,14 @@ def learn(files, user_db):
                            f"{chars / 1e6 / (now - started):.1f} MB/s", err=True)
 
         stats = corpus.DecodeStats()
-        words = store.learn_all(corpus.pieces(corpus.iter_text(paths, stats)), progress)
+        try:
+            words = store.learn_all(corpus.pieces(corpus.iter_text(paths, stats), BATCH_CHARS), progress)
+        except KeyboardInterrupt as exc:
+            if isinstance(exc, Terminated):
+                raise
+            click.echo(f"\nInterrupted: {done[1]:,} words ({_mb(done[0])} of {_mb(size)} MB) were "
+                       f"learned into {store.path} and are kept; the rest was not", err=True)
+            raise SystemExit(130) from None
     if stats.total:
         click.echo(f"Warning: {stats.total:,} invalid UTF-8 byte(s) replaced", err=True)
     summary = store.summary()

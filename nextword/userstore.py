@@ -11,12 +11,14 @@ Schema version 1 (`PRAGMA user_version`; `PRAGMA application_id` marks the file 
                                     last_seen in Unix seconds
     totals(a, b, w, count)          grams summed over the days: what predictions read
     contexts(a, b, count, types)    per context: words after it and how many distinct ones,
-                                    kept by triggers on totals
+                                    kept by triggers on totals (bulk_learn: by one
+                                    aggregated upsert per transaction)
 
 Words are read in runs: punctuation and line ends end a run, so a sequence never spans a
-comma. Everything is written in short transactions (one line, or ~64 kB of a file), in WAL
-mode with a busy timeout, so that a REPL, a pipe predictor and `nextword learn` can share
-the store, and a killed writer loses at most its transaction. Nothing here imports NumPy.
+comma. Everything is written in short transactions (one line, or ~2 MB of a file: see
+bulk_learn, which `learn_all` imports when called), in WAL mode with a busy timeout, so
+that a REPL, a pipe predictor and `nextword learn` can share the store, and a killed
+writer loses at most its transaction. Nothing here imports NumPy.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from __future__ import annotations
 import contextlib
 import datetime
 import functools
+import json
 import os
+import re
 import sqlite3
 import threading
 import time
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NextwordError
-from .predictors.cache import SENTENCE_END, TOKEN
+from .predictors.cache import TOKEN
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6E787764  # "nxwd"
@@ -42,7 +46,8 @@ BUSY_MS = 10_000  # how long a writer waits for another's transaction before giv
 # How often `version` asks SQLite whether another process wrote (PRAGMA data_version costs
 # ~0.1 ms, which every keystroke would pay); this process's own writes count at once.
 CHECK_SECONDS = 0.05
-_IN_CHUNK = 500   # forms per `IN (...)` query
+# A sentence end, perhaps closing quotes or brackets, then spaces, up to where a word starts.
+_AFTER_END = re.compile(r"[.!?\n][\"')\]”’]*\s*$")
 
 SCHEMA = """
 CREATE TABLE words (id INTEGER PRIMARY KEY AUTOINCREMENT, form TEXT NOT NULL UNIQUE, shown TEXT);
@@ -104,11 +109,20 @@ def word_runs(text: str) -> Iterator[list[tuple[str, str | None]]]:
                 run = []
             continue
         form = normalize(raw)
-        if raw != form and SENTENCE_END.search(text, max(0, match.start() - 8), match.start()):
+        if raw != form and at_sentence_start(text, match.start()):
             raw = None  # capitalised at a sentence start: says nothing of how it is written
         run.append((form, raw))
     if run:
         yield run
+
+
+def at_sentence_start(text: str, start: int) -> bool:
+    """Whether the word at `start` follows, within 8 characters, a sentence end ([.!?] or a
+    line end, perhaps then closing quotes or brackets) and spaces. The text's start counts
+    as a line end, so that a text learned whole and line by line agree."""
+    if start < 8:
+        return _AFTER_END.search("\n" + text[:start]) is not None
+    return _AFTER_END.search(text, start - 8, start) is not None
 
 
 def count_grams(text: str) -> tuple[Counter, dict[str, str | None], int]:
@@ -323,12 +337,19 @@ class UserStore:
             self._add(grams, shown, time.time() if when is None else when)
         return words
 
-    def learn_all(self, texts: Iterable[str], progress=None) -> int:
-        """Learn `texts` (pieces of ~64 kB, each its own transaction); `progress(chars,
-        words)` after each. Returns the words learned."""
+    def learn_all(self, texts: Iterable[str], progress=None, when: float | None = None) -> int:
+        """Learn `texts` (pieces of a few MB: see bulk_learn.BATCH_CHARS), each in its own
+        transaction, counted before it starts; `progress(chars, words)` after each commit.
+        Returns the words learned. The store ends as if each line had been `learn`ed."""
+        from . import bulk_learn  # NumPy: not for predicting
+
         total_words = total_chars = 0
         for text in texts:
-            total_words += self.learn(text)
+            batch = bulk_learn.Batch(text)
+            if batch.words:
+                with self._transaction() as conn:
+                    bulk_learn.write(conn, batch, time.time() if when is None else when)
+            total_words += batch.words
             total_chars += len(text)
             if progress is not None:
                 progress(total_chars, total_words)
@@ -336,10 +357,10 @@ class UserStore:
 
     def _add(self, grams: Counter, shown: dict[str, str | None], when: float) -> None:
         day = datetime.date.fromtimestamp(when).toordinal()
-        forms = {f for key in grams for f in key if f}
+        # Words alone, in the order they first came: new words are numbered in text order.
+        forms = [w for a, b, w in grams if not b]
         with self._transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO words (form) VALUES (?)", ((f,) for f in forms))
-            ids = _ids(conn, forms)
+            ids = word_ids(conn, forms)
             ids[""] = 0
             conn.executemany("UPDATE words SET shown = ? WHERE id = ? AND shown IS NOT ?",
                              ((s, ids[f], s) for f, s in shown.items()))
@@ -455,14 +476,23 @@ class UserStore:
         return Summary(self.path, size, words, distinct, pairs, triples, first, last)
 
 
-def _ids(conn: sqlite3.Connection, forms: set[str]) -> dict[str, int]:
-    forms = sorted(f for f in forms if f)
-    ids: dict[str, int] = {}
-    for i in range(0, len(forms), _IN_CHUNK):
-        part = forms[i:i + _IN_CHUNK]
-        ids.update((form, wid) for wid, form in conn.execute(
-            f"SELECT id, form FROM words WHERE form IN ({','.join('?' * len(part))})", part))
+def word_ids(conn: sqlite3.Connection, forms: list[str]) -> dict[str, int]:
+    """Store ids of `forms`, adding those it lacks in their order (inside a write
+    transaction). Not INSERT OR IGNORE: with AUTOINCREMENT, each ignored row spends an id."""
+    ids = _ids(conn, set(forms))
+    new = [f for f in forms if f not in ids]
+    if new:
+        conn.executemany("INSERT INTO words (form) VALUES (?)", ((f,) for f in new))
+        ids.update(_ids(conn, set(new)))
     return ids
+
+
+def _ids(conn: sqlite3.Connection, forms: set[str]) -> dict[str, int]:
+    # One statement for any number of forms: a JSON array (not ASCII-escaped: SQLite reads
+    # UTF-8 text, whatever its version makes of escaped surrogate pairs).
+    found = json.dumps(sorted(f for f in forms if f), ensure_ascii=False)
+    return {form: wid for wid, form in conn.execute(
+        "SELECT w.id, w.form FROM json_each(?) j JOIN words w ON w.form = j.value", (found,))}
 
 
 def _statements(script: str) -> list[str]:

@@ -160,3 +160,31 @@ def test_context_words():
     assert last_words("End.\n") == () and last_words("") == ()
     assert last_words("x" * 500 + " two Words ") == ("two", "words")
     assert last_words("a" * 100 + "b c") == ("c",)  # not the end of a word cut in two
+
+
+def test_learn_shows_progress_and_ctrl_c_keeps_what_was_committed(tmp_path, monkeypatch):
+    from nextword import bulk_learn, store_commands
+    from nextword.paths import default_user_db
+
+    text = tmp_path / "big.txt"
+    text.write_text("the cat walks by the river\n" * 400)  # 10.8 kB: ten batches of ~1 kB
+    monkeypatch.setattr(bulk_learn, "BATCH_CHARS", 1000)
+    monkeypatch.setattr(store_commands, "PROGRESS_BYTES", 1)
+    monkeypatch.setattr(store_commands, "PROGRESS_SECONDS", 0)
+    result = invoke("learn", text)
+    assert result.exit_code == 0 and result.stderr.count("Learning: ") == 11
+    assert result.stdout.startswith("Learned 2,400 words in ")
+
+    write, calls = bulk_learn.write, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        write(*args)
+
+    monkeypatch.setattr(bulk_learn, "write", interrupted)
+    result = invoke("learn", text)
+    assert result.exit_code == 130
+    assert "Interrupted: 666 words (0.0 of 0.0 MB) were learned into" in result.stderr
+    assert UserStore(default_user_db()).context(0, 0)[0] == 2400 + 666

@@ -195,3 +195,62 @@ def test_wal_mode_and_sharing_between_connections(tmp_path):
     writer.learn("two")
     time.sleep(CHECK_SECONDS)  # how long another process's writes may go unnoticed
     assert reader.version() != before and counts(reader, "two") == {"two": 1}
+
+
+LINES = [
+    'Ask Zorblax: Zorblax knows. Then ZORBLAX knows best, I think.',
+    '"Quoth the Raven" — and the raven said <unk> twice; İstanbul, Straße and ﬁnal',
+    '        Indented eight: Under the tree, under the tree',
+    '    Four in: Under the tree',
+    'Tabs\tand  spaces   in   between... "Yes!" she said. (Really?) Maybe',
+    "don't stop; it's well-known — the tree's roots",
+    "",
+    "the cat sat on the mat the cat sat on the hat",
+]
+
+
+def tables(path) -> dict[str, list]:
+    conn = sqlite3.connect(path)
+    found = {t: sorted(conn.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+             for t in ("words", "grams", "totals", "contexts")}
+    conn.close()
+    return found
+
+
+@pytest.mark.parametrize("packed", [63, 16])  # 16: counts above 1 take the executemany path
+def test_learning_in_bulk_gives_the_tables_learning_line_by_line_gives(tmp_path, monkeypatch, packed):
+    from nextword import bulk_learn
+
+    monkeypatch.setattr(bulk_learn, "_PACKED", packed)
+    first, second = "\n".join(LINES * 3), "\n".join(reversed(LINES))
+    by_line, bulk = UserStore(tmp_path / "line.db"), UserStore(tmp_path / "bulk.db")
+    for store in (by_line, bulk):
+        store.learn("the tree knows Zorblax", when=1e9)  # rows already there, and a context
+    words = sum(by_line.learn(line, when=1e9) for text in (first, second) for line in text.split("\n"))
+    # Two transactions: the second adds to rows and contexts the first made.
+    assert bulk.learn_all([first + "\n", second], when=1e9) == words
+    assert tables(by_line.path) == tables(bulk.path)
+    consistent(bulk.path)
+    assert follows(bulk, "under", "the") == {"tree": 12}
+    assert {f: s for f, s, _ in bulk.followers(0, 0, 100)}["zorblax"] == "ZORBLAX"  # as last written
+    assert bulk.connection().execute(  # the triggers are back, as the schema has them
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'trigger'").fetchone()[0] == 3
+
+
+def test_a_line_writer_and_a_bulk_learner_at_once_lose_nothing(tmp_path):
+    path = tmp_path / "user.db"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), "1000"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    store = UserStore(path)
+    deadline = time.monotonic() + 30
+    while not (path.exists() and store.connection() and counts(store, "gamma")["gamma"]):
+        assert time.monotonic() < deadline and writer.poll() is None
+        time.sleep(0.01)
+    pieces = ["alpha beta delta and so on\n" * 2000] * 10  # ten bulk transactions
+    assert counts(store, "gamma")["gamma"] < 1000  # the writer goes on while they are written
+    assert store.learn_all(pieces) == 10 * 2000 * 6
+    out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0 and out == "done\n", err
+    assert counts(store, "alpha", "gamma", "delta") == {"alpha": 21_000, "gamma": 1000, "delta": 20_000}
+    assert follows(store, "alpha", "beta") == {"gamma": 1000, "delta": 20_000}
+    consistent(path)
