@@ -34,8 +34,8 @@ class ModelConfig:
     # outputs at the previous `attention_span` positions (its own included); 0 = none.
     # Issue 14: a 128-unit LSTM alone stayed at chance on a fact 30-60 words back after
     # 6,600 updates; with this (no dropout, lr 0.01) it learned it in 700-800 updates. Not
-    # the default: with dropout 0.6 (the default's on small corpora) it did not learn it
-    # in 1,300 updates either, and with 100-token windows it halved training speed.
+    # the default: with dropout 0.6 (the default on small corpora) it stayed at chance for
+    # 1,300 updates, and the 100-token windows it needs halved training speed.
     attention: int = 0
     # Positions the attention reads: training sets it to its window (seq_len), so that the
     # engine reads as the network was trained.
