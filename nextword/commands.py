@@ -130,17 +130,32 @@ def info(model_dir, user_db, as_json):
 
     from . import artifact
     from .cli import write_stdout
-    from .store_commands import describe_store
+    from .userstore import StoreError
 
     # Load what `predict` loads (weights, tokenizer), so a damaged model is reported here.
-    predictor = _load_predictor(model_dir, interactive=False, user_db=user_db)
+    # A damaged store is reported too, after the model's card, not instead of it.
+    store_error = None
+    try:
+        predictor = _load_predictor(model_dir, interactive=False, user_db=user_db)
+    except StoreError as exc:
+        store_error = exc
+        predictor = _load_predictor(model_dir, interactive=False, store=False)
     path = predictor.path
     config = artifact.read_config(path)
     m, s = config.pop("_model"), artifact.summary(config)
     config.pop("_path", None)
     if as_json:
         write_stdout(json.dumps(config, indent=2) + "\n")
-        return
+    else:
+        _model_card(predictor, path, config, m, s, user_db, store_error)
+    if store_error is not None:
+        raise store_error  # one Error: line, after what could be shown
+
+
+def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> None:
+    from .cli import write_stdout
+    from .store_commands import describe_store
+
     t = config.get("training", {})
     rows = [
         ("model", str(path)),
@@ -163,7 +178,8 @@ def info(model_dir, user_db, as_json):
                      + (", weight average" if t.get("weight_average") else "")),
         ("trained at", s.trained_at or "?"),
         ("nextword", config.get("nextword_version", "?")),
-        ("personal store", describe_store(predictor, resolve_user_db(user_db))),
+        ("personal store", f"{resolve_user_db(user_db)}: cannot be used (below)" if store_error
+                           else describe_store(predictor, resolve_user_db(user_db))),
     ]
     width = max(len(k) for k, _ in rows)
     write_stdout("".join(f"{key:<{width}}  {value}\n" for key, value in rows))
