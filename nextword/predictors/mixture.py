@@ -52,10 +52,9 @@ class Mixture:
             raise ValueError("a mixture needs at least one component")
         self.components = dict(components)
         self.personal = self.components.get(PERSONAL)
-        fixed = [name for name in self.components if name != PERSONAL]
-        if not fixed:
+        if not self.fixed:
             raise ValueError("a mixture needs a component besides the personal store")
-        self.weights = normalised(weights if weights is not None else DEFAULT_WEIGHTS, fixed)
+        self.weights = normalised(weights if weights is not None else DEFAULT_WEIGHTS, self.fixed)
         # The store the text-reading components share (filled through `sync`), if any.
         self.store: RecentWords | None = next(
             (c.store for c in self.components.values() if hasattr(c, "store")), None)
@@ -63,6 +62,12 @@ class Mixture:
     @property
     def vocab_size(self) -> int:
         return next(iter(self.components.values())).vocab_size
+
+    @property
+    def fixed(self) -> dict[str, Component]:
+        """The components with fixed weights: all but the personal store (read each time,
+        since Predictor.engine may swap a component)."""
+        return {n: c for n, c in self.components.items() if n != PERSONAL}
 
     def predict(self, ids, words: tuple[str, ...] | None = None) -> tuple[np.ndarray, dict[str, float]]:
         """(probabilities over the vocabulary, {word outside it: probability}) after `ids`.
@@ -84,9 +89,7 @@ class Mixture:
     def _fixed(self, ids) -> tuple[np.ndarray, dict[str, float]]:
         """`predict` of the components with fixed weights."""
         parts = []
-        for name, component in self.components.items():
-            if name == PERSONAL:
-                continue
+        for name, component in self.fixed.items():
             p = component.distribution(ids)
             if p is not None:
                 outside = component.outside(ids) if hasattr(component, "outside") else {}
@@ -115,7 +118,7 @@ class Mixture:
         store (the live one is untouched); `forms` are the tokens' written forms (a word's
         form, None for other tokens), by default guessed from the ids (RecentWords.forms_of_ids)."""
         ids = np.asarray(ids, dtype=np.int64)
-        components = {n: c for n, c in self.components.items() if n != PERSONAL}
+        components = self.fixed
         if len(components) == 1:
             yield from next(iter(components.values())).stream_log_probs(ids, chunk)
             return
