@@ -21,7 +21,8 @@ import sqlite3
 import numpy as np
 
 from .tokenizer import WORD
-from .userstore import SCHEMA, _statements, at_sentence_start, normalize, word_ids
+from .predictors.cache import at_sentence_start
+from .userstore import SCHEMA, _statements, normalize, word_ids
 
 BATCH_CHARS = 2 << 20  # text per transaction: a concurrent writer waits ~1 s at most
 # Tokens with what lies between them: [between, token, between, token, ..., between]; the

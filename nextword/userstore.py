@@ -28,7 +28,6 @@ import datetime
 import functools
 import json
 import os
-import re
 import sqlite3
 import threading
 import time
@@ -38,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NextwordError
-from .predictors.cache import TOKEN
+from .predictors.cache import TOKEN, at_sentence_start
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6E787764  # "nxwd"
@@ -46,8 +45,6 @@ BUSY_MS = 10_000  # how long a writer waits for another's transaction before giv
 # How often `version` asks SQLite whether another process wrote (PRAGMA data_version costs
 # ~0.1 ms, which every keystroke would pay); this process's own writes count at once.
 CHECK_SECONDS = 0.05
-# A sentence end, perhaps closing quotes or brackets, then spaces, up to where a word starts.
-_AFTER_END = re.compile(r"[.!?\n][\"')\]”’]*\s*$")
 
 SCHEMA = """
 CREATE TABLE words (id INTEGER PRIMARY KEY AUTOINCREMENT, form TEXT NOT NULL UNIQUE, shown TEXT);
@@ -114,15 +111,6 @@ def word_runs(text: str) -> Iterator[list[tuple[str, str | None]]]:
         run.append((form, raw))
     if run:
         yield run
-
-
-def at_sentence_start(text: str, start: int) -> bool:
-    """Whether the word at `start` follows, within 8 characters, a sentence end ([.!?] or a
-    line end, perhaps then closing quotes or brackets) and spaces. The text's start counts
-    as a line end, so that a text learned whole and line by line agree."""
-    if start < 8:
-        return _AFTER_END.search("\n" + text[:start]) is not None
-    return _AFTER_END.search(text, start - 8, start) is not None
 
 
 def count_grams(text: str) -> tuple[Counter, dict[str, str | None], int]:

@@ -39,7 +39,17 @@ UNK_FORM = "[unk]"  # stands for an unknown word when only token ids are known (
 
 # A word, or a token that ends a run of words (punctuation, a line end).
 TOKEN = re.compile(rf"<unk>|({tokenizer_mod.WORD})|\n|[^\w\s]")
-SENTENCE_END = re.compile(r"(^|[.!?\n][\"')\]”’]*)\s*$")
+# A sentence end, perhaps closing quotes or brackets, then spaces, up to where a word starts.
+_AFTER_END = re.compile(r"[.!?\n][\"')\]”’]*\s*$")
+
+
+def at_sentence_start(text: str, start: int) -> bool:
+    """Whether the word at `start` follows, within 8 characters, a sentence end ([.!?] or a
+    line end, perhaps then closing quotes or brackets) and spaces. The text's start counts
+    as a line end, so that a text read whole and line by line agree."""
+    if start < 8:
+        return _AFTER_END.search("\n" + text[:start]) is not None
+    return _AFTER_END.search(text, start - 8, start) is not None
 
 
 class RecentWords:
@@ -174,8 +184,7 @@ class RecentWords:
             form = self.normalize(raw) if raw else None
             written = None
             if form is not None and form not in self.word_id:
-                at_start = SENTENCE_END.search(text, max(0, match.start() - 8), match.start())
-                written = None if at_start else raw
+                written = None if at_sentence_start(text, match.start()) else raw
             self.add(form, written)
             self._marks.append((match.end(), *before))
         if len(self._marks) > 2 * self.size:
