@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,16 +43,18 @@ def main() -> None:
     args = parser.parse_args()
     snap = artifact.load(args.model)
     cfg = snap.config["_model"]
-    engine = Engine(cfg.__class__(**{**cfg.__dict__, "reading_window": 0}), snap.weights)
+    engine = Engine(replace(cfg, reading_window=0), snap.weights)
     window = args.window or snap.config["training"]["seq_len"]
     with open(args.text, encoding="utf-8") as f:
         text = f.read(40 * args.tokens)
     ids = np.asarray(snap.tokenizer.encode(text).ids[:args.tokens + 1], dtype=np.int64)
     print(f"{args.model}: trained on {window}-token windows, attention {cfg.attention or 'none'}, "
-          f"recorded reading {cfg.reading_window or 'on from one state'}; {len(ids) - 1:,} tokens of {args.text.name}")
-    for name, reader in (("on from one state", engine),
-                         (f"in windows of {window} (what train may choose)", windowed.WindowedEngine(engine, window)),
-                         (f"restarted every {window}", Restarted(engine, window))):
+          f"recorded reading {cfg.reading_window or 'on from one state'}; "
+          f"{len(ids) - 1:,} tokens of {args.text.name}")
+    readers = {"on from one state": engine,
+               f"in windows of {window} (what train may choose)": windowed.WindowedEngine(engine, window),
+               f"restarted every {window}": Restarted(engine, window)}
+    for name, reader in readers.items():
         started = time.perf_counter()
         ppl = windowed.perplexity(reader, ids)
         print(f"  {name:<44} perplexity {ppl:8.2f}   ({time.perf_counter() - started:.0f} s)", flush=True)
