@@ -25,6 +25,14 @@ KEEP_STATES = 64
 CHUNK = 512
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Log-probabilities (float64) from rows of logits."""
+    z = z.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1/(1+e^-x), without overflow warnings
 
@@ -154,10 +162,7 @@ class Engine:
             h = self._attend(h, rows, len(tail))
             if self.attention is not None:
                 tail = rows[max(0, len(rows) - (self.cfg.attention_span - 1)):]
-            z = self._output(h).astype(np.float64)
-            z -= z.max(axis=1, keepdims=True)
-            z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
-            yield start, z
+            yield start, log_softmax(self._output(h))
 
     def _output(self, h: np.ndarray) -> np.ndarray:
         """Logits from top-layer hidden vectors (one, or a row per position)."""

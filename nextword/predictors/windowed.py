@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import ModelConfig
-from .lstm import CHUNK, Engine
+from .lstm import CHUNK, Engine, log_softmax
 
 
 def engine_for(cfg: ModelConfig, arrays: dict[str, np.ndarray]) -> Engine | WindowedEngine:
@@ -101,10 +101,10 @@ class WindowedEngine:
         for hidden in self._hidden_rows(ids):
             buffer = np.concatenate([buffer, hidden])
             while len(buffer) >= chunk:
-                yield done, _log_softmax(self.engine._output(buffer[:chunk]))
+                yield done, log_softmax(self.engine._output(buffer[:chunk]))
                 done, buffer = done + chunk, buffer[chunk:]
         if len(buffer):
-            yield done, _log_softmax(self.engine._output(buffer))
+            yield done, log_softmax(self.engine._output(buffer))
 
     def _hidden_rows(self, ids: np.ndarray):
         """Top-layer outputs for positions 0, 1, ... in blocks: the reader started at k * half
@@ -125,10 +125,3 @@ class WindowedEngine:
             for j, (start, first, stop) in enumerate(block):
                 own = h[:stop - start, j]  # (the padding after it cannot reach back)
                 yield engine._attend(own, engine._qkv_rows(own), 0)[first - start:]
-
-
-def _log_softmax(z: np.ndarray) -> np.ndarray:
-    z = z.astype(np.float64)
-    z -= z.max(axis=1, keepdims=True)
-    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return z
