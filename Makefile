@@ -19,8 +19,8 @@ $(BIN)/nextword: setup.cfg pyproject.toml
 
 install: $(BIN)/nextword  ## create .venv and install nextword with the test tools
 
-test: install  ## run the test suite (pytest)
-	$(BIN)/python -m pytest -q
+test: install  ## run the test suite (pytest, two processes side by side)
+	$(BIN)/python -m pytest -q -n 2
 
 corpora/python-docs.txt: corpora/python_docs.py
 	$(BIN)/python corpora/python_docs.py $@

@@ -21,6 +21,9 @@
                     allow_pickle=False; written by ngram_build.py, read by predictors/ngram.py
     config.json's optional "mixture": {"weights": {"lstm": .., "ngram": .., "cache": ..,
                     "pairs": ..}, "fitted_on": tokens} (predictors/mixture.py)
+    config.json's "model" "reading_window": 0 (or absent), the LSTM reads a text on from
+                    one state; W, in staggered windows of W tokens, each from a zero state
+                    (predictors/windowed.py)
 
 A directory is written into a temporary sibling and swapped into place (atomic.py), so it
 is either complete or absent, and only a model (or an empty directory) is ever replaced.

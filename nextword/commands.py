@@ -170,6 +170,8 @@ def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> No
         ("validation perplexity", f"{s.val_perplexity:.1f}" if s.val_perplexity else "not measured"),
         ("unigram perplexity", f"{s.unigram_perplexity:.1f}" if s.unigram_perplexity else "?"),
         ("predictor", _mixture_summary(predictor, config)),
+        ("reading", f"in windows of {m.reading_window} tokens, as trained" if m.reading_window
+                    else "on from one state"),
         ("training", f"{s.epochs_done} epoch(s), {s.wall_seconds:.0f} s, "
                      f"{s.tokens_per_second or 0:,.0f} tokens/s, stopped by {s.stopped_because or '?'}"),
         ("settings", f"seq_len {t.get('seq_len')}, batch {t.get('batch_size')}, "

@@ -40,6 +40,10 @@ class ModelConfig:
     # Positions the attention reads: training sets it to its window (seq_len), so that the
     # engine reads as the network was trained.
     attention_span: int = 100
+    # How the engine reads a text (predictors/windowed.py): 0, on from one continuous
+    # state; W, in staggered windows of W tokens from a zero state, as training showed them.
+    # Training measures both on validation text and keeps the better (train.choose_reading).
+    reading_window: int = 0
 
     def __post_init__(self) -> None:
         if self.projection_dim is None:
@@ -49,6 +53,8 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), not {self.dropout}")
+        if self.reading_window < 0 or self.reading_window == 1:
+            raise ValueError("reading_window must be 0 (continuous) or at least 2 tokens")
         if self.attention < 0 or self.attention_span < 1:
             raise ValueError("attention must be 0 (none) or positive, attention_span positive")
         if self.projection_dim < 0:
@@ -134,7 +140,7 @@ def to_dict(obj) -> dict:
 
 
 # What a field missing from an older config.json meant: the settings before it existed.
-LEGACY = {"ModelConfig": {"tied": False, "projection_dim": 0, "attention": 0},
+LEGACY = {"ModelConfig": {"tied": False, "projection_dim": 0, "attention": 0, "reading_window": 0},
           "TrainConfig": {"precision": "float32", "weight_average": False, "sampled_softmax": 0}}
 
 

@@ -23,7 +23,7 @@ from . import artifact, casing, sampling
 from . import tokenizer as tokenizer_mod
 from .paths import default_model_dir, default_user_db
 from .predictors.cache import RecentWords
-from .predictors.lstm import Engine
+from .predictors.windowed import engine_for
 from .predictors.mixture import PERSONAL, Mixture, weights_from_config
 from .predictors.ngram import KneserNey
 from .predictors.personal import Personal, last_words
@@ -139,7 +139,7 @@ class Predictor:
         one raises StoreError."""
         path = Path(path).expanduser() if path else default_model_dir()
         snap = artifact.load(path)  # files that belong together, weights finite
-        components = {"lstm": Engine(snap.config["_model"], snap.weights)}
+        components = {"lstm": engine_for(snap.config["_model"], snap.weights)}
         if snap.ngram is not None:
             components["ngram"] = KneserNey(snap.ngram)
         vocab = tokenizer_mod.vocabulary(snap.tokenizer)

@@ -31,6 +31,7 @@ from .callbacks import BestCheckpoint, Progress, StopOnDivergence, TimeBudget
 from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
 from .errors import CorpusError, ModelError, NextwordError, NonFiniteWeights, Terminated
 from .predictors import mixture as mixture_mod
+from .predictors import windowed
 from .predictors.lstm import Engine
 from .predictors.ngram import KneserNey
 
@@ -251,7 +252,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         fit_tokens = _fit_tokens(cfg)
         if deadline is not None:
             # Training ends early enough to fit the mixture's weights within the budget too.
-            budget = TimeBudget(deadline - fit_tokens * FIT_SECONDS_PER_TOKEN, eval_fraction=0.35 * val_steps,
+            budget = TimeBudget(deadline - fit_tokens * FIT_SECONDS_PER_TOKEN * READ_PASSES,
+                                eval_fraction=0.35 * val_steps,
                                 checkpoint=checkpoint)
             callbacks.append(budget)
         try:
@@ -278,10 +280,11 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         summary.stopped_because = ("time budget" if budget is not None and budget.triggered
                                    else "epochs" if progress.epoch + 1 >= prior.epochs_done + cfg.epochs
                                    else "early stopping")
-        mixture = None
+        mixture, reading = None, 0
         if chief and kept is None:
             try:
-                mixture = _fit_mixture(model_dir, ngram, valid, valid_span, fit_tokens, log)
+                mixture, reading = _fit_mixture(model_dir, ngram, valid, valid_span, fit_tokens,
+                                                cfg.seq_len, log)
             except KeyboardInterrupt as exc:
                 # The model is saved: only its mixture keeps the default weights.
                 ppl = f"{checkpoint.best:.1f}" if checkpoint.best is not None else "not measured"
@@ -294,6 +297,7 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
 
         def finish(c: dict) -> None:
             c["summary"].update(stopped_because=reason)
+            c["model"]["reading_window"] = reading
             if mixture is not None:
                 c["mixture"] = mixture
         try:
@@ -306,16 +310,20 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
 
 
 # Fitting the mixture reads validation tokens with the NumPy LSTM: about 0.45 ms a token
-# with 512 units (measured on an Intel Xeon with AMX); the time budget keeps this much back.
+# with 512 units (measured on an Intel Xeon with AMX); the time budget keeps this much back
+# for each of READ_PASSES passes over the fit's tokens: choosing the reading (continuous and
+# windowed, as fast when a whole text is read, over half of them) and the fit itself.
 FIT_SECONDS_PER_TOKEN = 5e-4
+READ_PASSES = 2
 
 
 def _fit_tokens(cfg: TrainConfig) -> int:
     """Validation tokens the mixture's weights are fitted on: predictors.mixture.FIT_TOKENS,
-    fewer under a short time budget (about 2 % of it)."""
+    fewer under a short time budget (reading them takes about 4 % of it)."""
     if not cfg.time_budget:
         return mixture_mod.FIT_TOKENS
-    return int(min(mixture_mod.FIT_TOKENS, max(1000, 0.02 * cfg.time_budget / FIT_SECONDS_PER_TOKEN)))
+    most = 0.04 * cfg.time_budget / (FIT_SECONDS_PER_TOKEN * READ_PASSES)
+    return int(min(mixture_mod.FIT_TOKENS, max(1000, most)))
 
 
 def _count_ngram(tokens: data.TokenFile, span: tuple[int, int], vocab: int,
@@ -330,23 +338,31 @@ def _count_ngram(tokens: data.TokenFile, span: tuple[int, int], vocab: int,
 
 
 def _fit_mixture(model_dir: Path, ngram, valid: data.TokenFile, span: tuple[int, int], max_tokens: int,
-                 log: Callable[[str], None]) -> dict | None:
-    """Weights of the LSTM, the 3-gram and the cache, fitted on the validation tokens with the
-    model just saved (predictors.mixture.fit); None (the predictor's defaults) on failure."""
+                 window: int, log: Callable[[str], None]) -> tuple[dict | None, int]:
+    """How the engine reads (windowed.choose_reading, `window`: the training windows' length)
+    and the weights of the LSTM, the 3-gram and the cache, fitted on the validation tokens
+    with the model just saved, read that way (predictors.mixture.fit); the weights are None
+    (the predictor's defaults) on failure. Returns (weights, reading_window)."""
     snap = artifact.load(model_dir)
     ids = np.asarray(valid.ids()[span[0]:min(span[1], span[0] + max_tokens + 1)], dtype=np.int64)
+    engine = Engine(replace(snap.config["_model"], reading_window=0), snap.weights)
+    reading, figures = windowed.choose_reading(engine, window, ids[:len(ids) // 2 + 1])
+    if figures:
+        log(f"Reading: {'in windows of ' + str(reading) + ' tokens' if reading else 'on from one state'}"
+            f" (LSTM perplexity on {len(ids) // 2:,} validation tokens: read on "
+            f"{figures['continuous']:.1f}, in windows of {window} {figures['windows']:.1f})")
+    lstm = windowed.WindowedEngine(engine, reading) if reading else engine
     try:
-        fitted = mixture_mod.fit(Engine(snap.config["_model"], snap.weights),
-                                 KneserNey(ngram) if ngram is not None else None,
+        fitted = mixture_mod.fit(lstm, KneserNey(ngram) if ngram is not None else None,
                                  tokenizer.vocabulary(snap.tokenizer), ids, max_tokens)
     except ValueError as exc:
         log(f"Note: the predictor keeps its default weights ({exc})")
-        return None
+        return None, reading
     ppl, weights = fitted["perplexity"], fitted["weights"]
     log(f"Mixture fitted on {fitted['fitted_on']:,} validation tokens: perplexity "
         + ", ".join(f"{name} {ppl[name]:.1f}" for name in ("lstm", "ngram", "mixture") if name in ppl)
         + " (weights " + ", ".join(f"{name} {w:.2f}" for name, w in weights.items()) + ")")
-    return fitted
+    return fitted, reading
 
 
 def _resolve_precision(cfg: TrainConfig, facts: hardware.Facts, log: Callable[[str], None]) -> TrainConfig:

@@ -25,6 +25,14 @@ KEEP_STATES = 64
 CHUNK = 512
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Log-probabilities (float64) from rows of logits."""
+    z = z.astype(np.float64)
+    z -= z.max(axis=1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return z
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # = 1/(1+e^-x), without overflow warnings
 
@@ -76,21 +84,23 @@ class Engine:
 
     def _layers_forward(self, state: np.ndarray, chunk: np.ndarray):
         """Feed one chunk through every layer, updating `state` in place; returns the
-        per-position (h, c) arrays of each layer."""
+        per-position (h, c) arrays of each layer. `chunk` is (T,) ids read from `state`
+        (layers, 2, units), or (T, S) ids of S sequences read side by side from `state`
+        (layers, 2, S, units)."""
         x = self.embedding[chunk]
         units = self.cfg.units
         per_layer = []
         for layer, (kernel, recurrent, bias) in enumerate(self.layers):
             gates_in = x @ kernel + bias  # the input part of every step at once
             h, c = state[layer]
-            out_h = np.empty((len(chunk), units), dtype=np.float32)
-            out_c = np.empty((len(chunk), units), dtype=np.float32)
+            out_h = np.empty(gates_in.shape[:-1] + (units,), dtype=np.float32)
+            out_c = np.empty_like(out_h)
             for t in range(len(chunk)):
                 z = gates_in[t] + h @ recurrent
-                i = _sigmoid(z[:units])
-                f = _sigmoid(z[units:2 * units])
-                g = np.tanh(z[2 * units:3 * units])
-                o = _sigmoid(z[3 * units:])
+                i = _sigmoid(z[..., :units])
+                f = _sigmoid(z[..., units:2 * units])
+                g = np.tanh(z[..., 2 * units:3 * units])
+                o = _sigmoid(z[..., 3 * units:])
                 c = f * c + i * g
                 h = o * np.tanh(c)
                 out_h[t], out_c[t] = h, c
@@ -152,10 +162,7 @@ class Engine:
             h = self._attend(h, rows, len(tail))
             if self.attention is not None:
                 tail = rows[max(0, len(rows) - (self.cfg.attention_span - 1)):]
-            z = self._output(h).astype(np.float64)
-            z -= z.max(axis=1, keepdims=True)
-            z -= np.log(np.exp(z).sum(axis=1, keepdims=True))
-            yield start, z
+            yield start, log_softmax(self._output(h))
 
     def _output(self, h: np.ndarray) -> np.ndarray:
         """Logits from top-layer hidden vectors (one, or a row per position)."""
@@ -172,13 +179,21 @@ class Engine:
 
     def distribution(self, ids: list[int]) -> np.ndarray:
         """Next-token probabilities after `ids` (must be non-empty), using the cache."""
+        if not self.advance(ids) and self._probs is not None:
+            return self._probs
+        self._probs = self.probabilities(self._states[-1], self._qkv[-max(1, self.cfg.attention_span):])
+        return self._probs
+
+    def advance(self, ids: list[int]) -> bool:
+        """Bring the cache to the state after `ids` (non-empty), running only the tokens
+        that differ from the cached sequence; False if it was there already."""
         ids = list(ids)
         common = 0
         limit = min(len(ids), len(self._ids))
         while common < limit and ids[common] == self._ids[common]:
             common += 1
-        if common == len(ids) == len(self._ids) and self._probs is not None:
-            return self._probs
+        if common == len(ids) == len(self._ids):
+            return False
         if self._states and common >= self._first_kept:
             # Resume from the cached state at the end of the common prefix.
             base = common
@@ -194,5 +209,5 @@ class Engine:
         self._states = self._states[-KEEP_STATES:]
         self._first_kept = len(ids) + 1 - len(self._states)
         self._ids = ids
-        self._probs = self.probabilities(self._states[-1], self._qkv[-max(1, self.cfg.attention_span):])
-        return self._probs
+        self._probs = None
+        return True
