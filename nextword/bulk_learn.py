@@ -22,7 +22,8 @@ import numpy as np
 
 from .tokenizer import WORD
 from .predictors.cache import at_sentence_start
-from .userstore import SCHEMA, _statements, normalize, word_ids
+from .store_text import normalize
+from .userstore import SCHEMA, statements, word_ids
 
 BATCH_CHARS = 2 << 20  # text per transaction: a concurrent writer waits ~1 s at most
 # Tokens with what lies between them: [between, token, between, token, ..., between]; the
@@ -30,7 +31,7 @@ BATCH_CHARS = 2 << 20  # text per transaction: a concurrent writer waits ~1 s at
 _SPLIT = re.compile(rf"(<unk>|{WORD}|\n|[^\w\s])")
 _IS_WORD = re.compile(r"\w")
 _PACKED = 63  # bits of a row packed into one JSON integer (SQLite's are signed 64-bit)
-_TRIGGERS = [s for s in _statements(SCHEMA) if "TRIGGER totals_insert" in s or "TRIGGER totals_update" in s]
+_TRIGGERS = [s for s in statements(SCHEMA) if "TRIGGER totals_insert" in s or "TRIGGER totals_update" in s]
 
 
 class Batch:

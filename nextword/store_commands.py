@@ -76,7 +76,6 @@ def learn(files, user_db):
 def forget(words, everything, since, user_db):
     """Remove from the personal store WORDS (and every sequence holding them), everything
     (--all) or what was learned since a date (--since). The file stays, emptied of it."""
-    from .userstore import parse_day
 
     if (bool(words) + everything + (since is not None)) != 1:
         raise click.UsageError("name WORDS, or give --all or --since DATE (one of them)")
@@ -124,3 +123,19 @@ def describe_store(predictor, path: Path | None) -> str:
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:.1f}"
+
+
+def parse_day(text: str) -> int:
+    """'YYYY-MM-DD', 'today', 'yesterday' or 'Nd' (N days ago) -> a local date's ordinal."""
+    today = datetime.date.today()
+    word = text.strip().lower()
+    if word == "today":
+        return today.toordinal()
+    if word == "yesterday":
+        return today.toordinal() - 1
+    if word.endswith("d") and word[:-1].isdigit():
+        return today.toordinal() - int(word[:-1])
+    try:
+        return datetime.date.fromisoformat(word).toordinal()
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date like 2024-05-31, today, yesterday or 7d") from None

@@ -14,7 +14,7 @@ Schema version 1 (`PRAGMA user_version`; `PRAGMA application_id` marks the file 
                                     kept by triggers on totals (bulk_learn: by one
                                     aggregated upsert per transaction)
 
-Words are read in runs: punctuation and line ends end a run, so a sequence never spans a
+Words are read in runs (store_text.py): punctuation and line ends end a run, so a sequence never spans a
 comma. Everything is written in short transactions (one line, or ~2 MB of a file: see
 bulk_learn, which `learn_all` imports when called), in WAL mode with a busy timeout, so
 that a REPL, a pipe predictor and `nextword learn` can share the store, and a killed
@@ -32,12 +32,12 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NextwordError
-from .predictors.cache import TOKEN, at_sentence_start
+from .store_text import count_grams, normalize
 
 SCHEMA_VERSION = 1
 APPLICATION_ID = 0x6E787764  # "nxwd"
@@ -81,75 +81,6 @@ class StoreUnavailable(StoreError):
 
 
 @functools.lru_cache(maxsize=65536)  # words repeat: most are normalised once
-def normalize(word: str) -> str:
-    """A word's form in the store: what the tokenizer's normalizer makes of it (NFKC, lower
-    case, as every model's tokenizer does; str.lower differs, e.g. on a final sigma)."""
-    return _normalizer().normalize_str(word)
-
-
-@functools.cache
-def _normalizer():
-    from .tokenizer import new_tokenizer
-
-    return new_tokenizer().normalizer
-
-
-def word_runs(text: str) -> Iterator[list[tuple[str, str | None]]]:
-    """The runs of words of `text` (punctuation, line ends and `<unk>` end a run): lists of
-    (form, as written if not at a sentence start, else None)."""
-    run: list[tuple[str, str | None]] = []
-    for match in TOKEN.finditer(text):
-        raw = match.group(1)
-        if raw is None:
-            if run:
-                yield run
-                run = []
-            continue
-        form = normalize(raw)
-        if raw != form and at_sentence_start(text, match.start()):
-            raw = None  # capitalised at a sentence start: says nothing of how it is written
-        run.append((form, raw))
-    if run:
-        yield run
-
-
-def count_grams(text: str) -> tuple[Counter, dict[str, str | None], int]:
-    """(Counter of (a, b, w) forms, '' for none; {form: shown} for words written away from
-    a sentence start; number of words) for `text`."""
-    grams: Counter = Counter()
-    shown: dict[str, str | None] = {}
-    words = 0
-    for run in word_runs(text):
-        a = b = ""
-        for form, written in run:
-            grams["", "", form] += 1
-            if b:
-                grams["", b, form] += 1
-                if a:
-                    grams[a, b, form] += 1
-            if written is not None:
-                shown[form] = None if written == form else written
-            a, b = b, form
-        words += len(run)
-    return grams, shown, words
-
-
-def parse_day(text: str) -> int:
-    """'YYYY-MM-DD', 'today', 'yesterday' or 'Nd' (N days ago) -> a local date's ordinal."""
-    today = datetime.date.today()
-    word = text.strip().lower()
-    if word == "today":
-        return today.toordinal()
-    if word == "yesterday":
-        return today.toordinal() - 1
-    if word.endswith("d") and word[:-1].isdigit():
-        return today.toordinal() - int(word[:-1])
-    try:
-        return datetime.date.fromisoformat(word).toordinal()
-    except ValueError:
-        raise ValueError(f"{text!r} is not a date like 2024-05-31, today, yesterday or 7d") from None
-
-
 @dataclass
 class Summary:
     path: Path
@@ -248,7 +179,7 @@ class UserStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # not created meanwhile
-                    for statement in _statements(SCHEMA):
+                    for statement in statements(SCHEMA):
                         conn.execute(statement)
                     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -407,7 +338,7 @@ class UserStore:
             # Without its trigger, DELETE empties totals at once instead of row by row.
             conn.execute("DROP TRIGGER totals_delete")
             conn.execute("DELETE FROM totals")
-            conn.execute(next(s for s in _statements(SCHEMA) if "TRIGGER totals_delete" in s))
+            conn.execute(next(s for s in statements(SCHEMA) if "TRIGGER totals_delete" in s))
         self._checkpoint()
         with self._lock, contextlib.suppress(sqlite3.OperationalError):  # busy: the file shrinks later
             self._conn.execute("VACUUM")
@@ -483,7 +414,7 @@ def _ids(conn: sqlite3.Connection, forms: set[str]) -> dict[str, int]:
         "SELECT w.id, w.form FROM json_each(?) j JOIN words w ON w.form = j.value", (found,))}
 
 
-def _statements(script: str) -> list[str]:
+def statements(script: str) -> list[str]:
     """The statements of SCHEMA (triggers hold inner semicolons)."""
     out, current = [], []
     for line in script.strip().splitlines():

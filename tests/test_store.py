@@ -11,8 +11,9 @@ import time
 
 import pytest
 
-from nextword.userstore import (CHECK_SECONDS, SCHEMA_VERSION, StoreError, StoreUnavailable, UserStore,
-                                normalize, parse_day)
+from nextword.store_commands import parse_day
+from nextword.store_text import normalize
+from nextword.userstore import CHECK_SECONDS, SCHEMA_VERSION, StoreError, StoreUnavailable, UserStore
 
 DAY = 86400
 

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import tokenizer as tokenizer_mod
-from ..userstore import UserStore, normalize
+from ..store_text import normalize
+from ..userstore import UserStore
 from .cache import TOKEN
 
 CAP = {3: 0.7, 2: 0.5, 1: 0.15}
