@@ -42,7 +42,7 @@ class ModelConfig:
     attention_span: int = 100
     # How the engine reads a text (predictors/windowed.py): 0, on from one continuous
     # state; W, in staggered windows of W tokens from a zero state, as training showed them.
-    # Training measures both on validation text and keeps the better (train.choose_reading).
+    # Training measures both on validation text and keeps the better (windowed.choose_reading).
     reading_window: int = 0
 
     def __post_init__(self) -> None:
