@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from .predictors.cache import TOKEN, at_sentence_start
 
 
+@functools.lru_cache(maxsize=65536)  # words repeat: most are normalised once
 def normalize(word: str) -> str:
     """A word's form in the store: what the tokenizer's normalizer makes of it (NFKC, lower
     case, as every model's tokenizer does; str.lower differs, e.g. on a final sigma)."""

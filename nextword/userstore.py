@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import json
 import os
 import sqlite3
@@ -80,7 +79,6 @@ class StoreUnavailable(StoreError):
     disk, permissions). Predicting goes on without it; learning cannot."""
 
 
-@functools.lru_cache(maxsize=65536)  # words repeat: most are normalised once
 @dataclass
 class Summary:
     path: Path

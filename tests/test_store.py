@@ -13,7 +13,8 @@ import pytest
 
 from nextword.store_commands import parse_day
 from nextword.store_text import normalize
-from nextword.userstore import CHECK_SECONDS, SCHEMA_VERSION, StoreError, StoreUnavailable, UserStore
+from nextword.userstore import (CHECK_SECONDS, SCHEMA_VERSION, StoreError, StoreUnavailable, Summary,
+                                UserStore)
 
 DAY = 86400
 
@@ -176,7 +177,8 @@ def test_an_empty_file_is_read_as_empty_and_learned_into(tmp_path):
     store = UserStore(path)
     assert store.connection() is None and store.summary() is None
     assert store.learn("now it learns") == 3
-    assert store.summary().words == 3
+    summary = store.summary()
+    assert isinstance(summary, Summary) and summary.words == 3
 
 
 def test_a_store_that_cannot_be_created(tmp_path):
