@@ -76,7 +76,6 @@ def learn(files, user_db):
 def forget(words, everything, since, user_db):
     """Remove from the personal store WORDS (and every sequence holding them), everything
     (--all) or what was learned since a date (--since). The file stays, emptied of it."""
-
     if (bool(words) + everything + (since is not None)) != 1:
         raise click.UsageError("name WORDS, or give --all or --since DATE (one of them)")
     day = None
