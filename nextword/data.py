@@ -5,10 +5,10 @@ then read back from disk (mapped, or by `tf.data.FixedLengthRecordDataset`), so 
 not grow with the corpus. Each example is a window of `seq_len` tokens and its target is the
 same window shifted by one: the model learns at every position.
 
-Training windows start where lines start (`line_windows`): the network begins each window
-from a zero state, as the engine begins a text, so a window that starts at a line (a
-paragraph, a message) holds a fact and what it bears on together, as the text does.
-Validation then reads its text the same way.
+With `TrainConfig.line_windows` (`--line-windows`), windows start where lines start
+(`line_windows`): the network begins each window from a zero state, as the engine begins a
+text, so a window that starts at a line (a paragraph, a message) holds a fact and what it
+bears on together, as the text does. Validation then reads its text the same way.
 """
 
 from __future__ import annotations
