@@ -7,7 +7,8 @@ updates, while a network trains on passages of corpora/longrange.py.
 4 minutes?" (yes or no, after 5 minutes). This answers the question before it: after how
 many updates does a network of given settings escape the plateau, if at all? It builds the
 network with nextword.train.new_model and fits it on the token file with Keras, probing
-the live weights (not the weight average) on 200 held-out passages of the same gaps. With
+the live weights (not the weight average) on 200 held-out passages of the same gaps.
+--line-windows starts the windows at line starts (data.line_windows). With
 --thin P, a share P of the training windows keeps only 15-100 % of its tokens; with
 --drop-sentences P, a share P drops whole sentences (curricula of shorter gaps made from
 the text itself). --attention N adds the attention head (model.py). Prints one line per
@@ -93,6 +94,9 @@ def main() -> None:
     parser.add_argument("--untied", action="store_true")
     parser.add_argument("--attention", type=int, default=0, help="attention width (0 = none)")
     parser.add_argument("--precision", default="auto")
+    parser.add_argument("--line-windows", action="store_true",
+                        help="windows that start at line starts, as `nextword train --line-windows`")
+    parser.add_argument("--attention-heads", type=int, default=4)
     parser.add_argument("--thin", type=float, default=0.0, help="share of windows thinned")
     parser.add_argument("--drop-sentences", type=float, default=0.0,
                         help="share of windows whose sentences are dropped at random")
@@ -108,7 +112,8 @@ def main() -> None:
                       precision=args.precision, sampled_softmax=0, weight_average=False)
     model_cfg = ModelConfig(vocab_size=tok.get_vocab_size(), units=args.units,
                             embedding_dim=args.embedding_dim, dropout=args.dropout, tied=not args.untied,
-                            attention=args.attention, attention_span=args.seq_len)
+                            attention=args.attention, attention_span=args.seq_len,
+                            attention_heads=args.attention_heads)
     if args.drop_sentences or args.thin:
         text_ids = np.fromfile(tokens.path, dtype=tokens.dtype).astype("int32")
         if args.drop_sentences:
@@ -122,7 +127,8 @@ def main() -> None:
             lambda: shortened_batches(text_ids, args.seq_len, args.batch_size, share, 0, shorten),
             output_signature=(spec, spec)).prefetch(4)
     else:
-        dataset, _ = data.train_dataset(tokens, args.seq_len, args.batch_size, 0, tokens.count, 0)
+        starts = data.line_windows(tokens, args.seq_len, 0, tokens.count) if args.line_windows else None
+        dataset, _ = data.train_dataset(tokens, args.seq_len, args.batch_size, 0, tokens.count, 0, starts)
     net = training.new_model(model_cfg, cfg, steps_per_epoch=1000)
 
     held_out = list(longrange.passages(200, lo, hi, seed=1000 + lo))

@@ -25,7 +25,7 @@ class Progress(keras.callbacks.Callback):
     """Tokens/s, loss and ETA: one rewritten line on a terminal, a line a minute otherwise,
     and a line per epoch with the validation perplexity."""
 
-    def __init__(self, tokens_per_step: int, steps_per_epoch: int, epochs: int,
+    def __init__(self, tokens_per_step: int, steps_per_epoch: int, epochs: int | None,
                  deadline: float | None, stream: TextIO | None = None):
         super().__init__()
         self.tokens_per_step = tokens_per_step
@@ -64,6 +64,8 @@ class Progress(keras.callbacks.Callback):
         rate = self.tokens_per_second
         if not rate:
             return None
+        if self.epochs is None:  # as many epochs as the time budget allows
+            return self.deadline - time.monotonic() if self.deadline is not None else None
         steps_left = (self.epochs - self.epoch - 1) * self.steps_per_epoch + self.steps_per_epoch - step
         eta = steps_left * self.tokens_per_step / rate
         if self.deadline is not None:
@@ -73,11 +75,14 @@ class Progress(keras.callbacks.Callback):
     def _line(self, step: int, logs: dict) -> None:
         rate = self.tokens_per_second
         eta = self._eta(step)
-        text = (f"epoch {self.epoch + 1}/{self.epochs}  step {step}/{self.steps_per_epoch}  "
+        text = (f"epoch {self._of(self.epoch)}  step {step}/{self.steps_per_epoch}  "
                 f"loss {logs.get('loss', float('nan')):.3f}  "
                 f"{f'{rate:,.0f} tok/s' if rate else '... tok/s'}  "
                 f"ETA {format_duration(eta) if eta is not None else '?'}")
         self._write(("\r\033[K" + text) if self.tty else (text + "\n"))
+
+    def _of(self, epoch: int) -> str:
+        return f"{epoch + 1}" if self.epochs is None else f"{epoch + 1}/{self.epochs}"
 
     def _write(self, text: str) -> None:
         """Progress is a courtesy: if stderr is gone (`2>&1 | head`) or full, training
@@ -96,7 +101,7 @@ class Progress(keras.callbacks.Callback):
         ppl = f"val perplexity {math.exp(min(val, 50)):.1f}" if val is not None else ""
         rate = self.tokens_per_second
         self._write(("\r\033[K" if self.tty else "")
-                    + f"epoch {epoch + 1}/{self.epochs}: loss {logs.get('loss', float('nan')):.3f}  "
+                    + f"epoch {self._of(epoch)}: loss {logs.get('loss', float('nan')):.3f}  "
                       f"{ppl}  {rate or 0:,.0f} tok/s\n")
 
 

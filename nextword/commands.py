@@ -44,6 +44,8 @@ def _training(name: str):
 @click.option("--attention", type=click.IntRange(0), default=_model("attention"), show_default=True,
               help="Width of the attention over the LSTM's outputs in the window (0 = none): "
                    "what lets the network use a word many steps back.")
+@click.option("--attention-heads", type=click.IntRange(1), default=_model("attention_heads"),
+              show_default=True, help="Heads the attention is split into, each reading on its own.")
 @click.option("--tied/--untied", default=_model("tied"), show_default=True,
               help="Use the embedding matrix as the output matrix too.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
@@ -55,6 +57,9 @@ def _training(name: str):
                    "more than 4,096 words, else exact]")
 @click.option("--seq-len", type=click.IntRange(2), default=_training("seq_len"), show_default=True,
               help="Tokens per training window (backpropagation through time).")
+@click.option("--line-windows/--consecutive-windows", default=_training("line_windows"), show_default=True,
+              help="Start training and validation windows at line starts where lines allow (as a "
+                   "text the engine reads starts), or read the corpus in consecutive windows.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_training("precision"),
               show_default=True, help="Arithmetic of training (weights stay float32). auto: "
                                       "mixed_bfloat16 where the hardware runs it natively (a CPU with "
@@ -64,8 +69,9 @@ def _training(name: str):
                    "or the weights as last updated.")
 @click.option("--batch-size", type=click.IntRange(1), default=None,
               help="Windows per batch. [default: 64, smaller for a small corpus]")
-@click.option("--epochs", type=click.IntRange(1), default=_training("epochs"), show_default=True,
-              help="Most passes over the corpus (early stopping may end sooner).")
+@click.option("--epochs", type=click.IntRange(1), default=None,
+              help="Most passes over the corpus (early stopping may end sooner). "
+                   "[default: 20, or as many as --time-budget allows]")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=_training("learning_rate"),
               show_default=True, help="Adam learning rate (halved when validation stalls).")
 @click.option("--time-budget", default=None, metavar="DURATION",
@@ -82,7 +88,8 @@ def _training(name: str):
                    "mirrored with several GPUs, else default (one GPU or the CPU). The batch "
                    "size is the global batch, split across replicas; only the chief writes the model.")
 def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
-          embedding_dim, projection_dim, attention, tied, dropout, sampled_softmax, seq_len, precision,
+          embedding_dim, projection_dim, attention, attention_heads, tied, dropout, sampled_softmax,
+          seq_len, line_windows, precision,
           weight_average, batch_size, epochs, learning_rate, time_budget, seed, resume, replace_any,
           strategy):
     """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
@@ -95,9 +102,10 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
                       learning_rate=learning_rate, val_fraction=val_fraction, time_budget=budget,
                       seed=seed, vocab_size=vocab_size, min_count=min_count,
                       sampled_softmax=sampled_softmax,
-                      precision=precision, weight_average=weight_average)
+                      precision=precision, weight_average=weight_average, line_windows=line_windows)
     model_options = dict(layers=layers, units=units, embedding_dim=embedding_dim,
-                         projection_dim=projection_dim, attention=attention, tied=tied, dropout=dropout)
+                         projection_dim=projection_dim, attention=attention,
+                         attention_heads=attention_heads, tied=tied, dropout=dropout)
     try:
         # The vocabulary (and the dropout, unless given) are known later.
         ModelConfig(vocab_size=1, **{k: v for k, v in model_options.items() if v is not None})
@@ -160,7 +168,8 @@ def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> No
     rows = [
         ("model", str(path)),
         ("network", f"embedding {m.embedding_dim} -> {m.layers} x LSTM {m.units}"
-                    + (f" -> attention {m.attention} over {m.attention_span} steps" if m.attention else "")
+                    + (f" -> attention {m.attention} in {m.attention_heads} head(s) over "
+                       f"{m.attention_span} steps" if m.attention else "")
                     + (f" -> projection {m.projection_dim}" if m.projection_dim else "")
                     + f" -> softmax over {m.vocab_size:,} words"
                     + (" (tied to the embedding)" if m.tied else "")),
@@ -177,6 +186,7 @@ def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> No
         ("settings", f"seq_len {t.get('seq_len')}, batch {t.get('batch_size')}, "
                      f"dropout {m.dropout}, lr {t.get('learning_rate')}, seed {t.get('seed')}, "
                      f"{t.get('precision', 'float32')}"
+                     + (", windows at line starts" if t.get("line_windows") else "")
                      + (", weight average" if t.get("weight_average") else "")),
         ("trained at", s.trained_at or "?"),
         ("nextword", config.get("nextword_version", "?")),

@@ -30,8 +30,8 @@ class ModelConfig:
     # learn, and each word's output row also learns from its uses as input. Needs the
     # output width (projection_dim, or units without one) to equal embedding_dim.
     tied: bool = True
-    # Width of the queries and keys of one attention head over the last LSTM layer's
-    # outputs at the previous `attention_span` positions (its own included); 0 = none.
+    # Width of the attention's queries and keys (all heads together) over the last LSTM
+    # layer's outputs at the previous `attention_span` positions (its own included); 0 = none.
     # Issue 14: a 128-unit LSTM alone stayed at chance on a fact 30-60 words back after
     # 6,600 updates; with this (no dropout, lr 0.01) it learned it in 700-800 updates. Not
     # the default: with dropout 0.6 (the default on small corpora) it stayed at chance for
@@ -40,6 +40,8 @@ class ModelConfig:
     # Positions the attention reads: training sets it to its window (seq_len), so that the
     # engine reads as the network was trained.
     attention_span: int = 100
+    # Heads the attention's queries, keys and values are split into, each reading on its own.
+    attention_heads: int = 1
     # How the engine reads a text (predictors/windowed.py): 0, on from one continuous
     # state; W, in staggered windows of W tokens from a zero state, as training showed them.
     # Training measures both on validation text and keeps the better (windowed.choose_reading).
@@ -57,6 +59,10 @@ class ModelConfig:
             raise ValueError("reading_window must be 0 (continuous) or at least 2 tokens")
         if self.attention < 0 or self.attention_span < 1:
             raise ValueError("attention must be 0 (none) or positive, attention_span positive")
+        if self.attention and (self.attention_heads < 1 or self.attention % self.attention_heads
+                               or self.units % self.attention_heads):
+            raise ValueError(f"the attention's width ({self.attention}) and the units ({self.units}) "
+                             f"must split evenly into its {self.attention_heads} head(s)")
         if self.projection_dim < 0:
             raise ValueError("projection_dim must be 0 (none) or positive")
         if self.tied and (self.projection_dim or self.units) != self.embedding_dim:
@@ -85,7 +91,8 @@ class TrainConfig:
 
     seq_len: int = 35
     batch_size: int = 64
-    epochs: int = 20
+    # None: 20, or as many as the time budget allows (resolved before training and saved).
+    epochs: int | None = None
     learning_rate: float = 3e-3
     clipnorm: float = 1.0
     val_fraction: float = 0.05
@@ -103,13 +110,16 @@ class TrainConfig:
     # A Keras dtype policy, float32 or mixed_bfloat16; "auto" (resolved before training,
     # and saved resolved) picks bfloat16 only where the hardware runs it natively.
     precision: str = "auto"
+    # Training and validation windows start at line starts where lines allow it
+    # (data.line_windows), as a text the engine reads does; False: consecutive windows.
+    line_windows: bool = False
 
     def __post_init__(self) -> None:
         if self.seq_len < 2:
             raise ValueError("sequence length must be at least 2")
         if self.batch_size < 1:
             raise ValueError("batch size must be at least 1")
-        if self.epochs < 1:
+        if self.epochs is not None and self.epochs < 1:
             raise ValueError("epochs must be at least 1")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision}")
@@ -140,8 +150,10 @@ def to_dict(obj) -> dict:
 
 
 # What a field missing from an older config.json meant: the settings before it existed.
-LEGACY = {"ModelConfig": {"tied": False, "projection_dim": 0, "attention": 0, "reading_window": 0},
-          "TrainConfig": {"precision": "float32", "weight_average": False, "sampled_softmax": 0}}
+LEGACY = {"ModelConfig": {"tied": False, "projection_dim": 0, "attention": 0, "reading_window": 0,
+                          "attention_heads": 1},
+          "TrainConfig": {"precision": "float32", "weight_average": False, "sampled_softmax": 0,
+                          "line_windows": False}}
 
 
 def from_dict(cls, data: dict):

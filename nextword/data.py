@@ -1,9 +1,14 @@
 """Corpus text -> a token-id file on disk -> tf.data batches of contiguous windows.
 
 The corpus is encoded once into a flat file of token ids (uint16 when the vocabulary fits),
-then read back by `tf.data.FixedLengthRecordDataset`, so memory does not grow with the
-corpus. Each example is a window of `seq_len` tokens and its target is the same window
-shifted by one: the model learns at every position.
+then read back from disk (mapped, or by `tf.data.FixedLengthRecordDataset`), so memory does
+not grow with the corpus. Each example is a window of `seq_len` tokens and its target is the
+same window shifted by one: the model learns at every position.
+
+With `TrainConfig.line_windows` (`--line-windows`), windows start where lines start
+(`line_windows`): the network begins each window from a zero state, as the engine begins a
+text, so a window that starts at a line (a paragraph, a message) holds a fact and what it
+bears on together, as the text does. Validation then reads its text the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from .errors import CorpusError
 
 _ENCODE_BATCH = 16  # pieces of ~256 KB encoded in parallel by the Rust tokenizer
 SHUFFLE_WINDOWS = 10_000
+EOL_ID = 1  # tokenizer.EOL's id in every vocabulary (tokenizer.train)
 
 
 @dataclass
@@ -148,6 +154,42 @@ def windows(tf_file: TokenFile, seq_len: int, start: int, stop: int) -> tf.data.
                      num_parallel_calls=tf.data.AUTOTUNE)
 
 
+def line_windows(tf_file: TokenFile, seq_len: int, start: int, stop: int) -> np.ndarray:
+    """Where the training windows over [start, stop) begin: each at the first line start
+    more than a quarter of a window after the one before, if there is one within that
+    window, else right after it. So every token is in a window (each needs seq_len + 1
+    tokens, its target included), a window starts at a line start wherever lines are short
+    enough to allow it, and windows overlap by at most three quarters."""
+    lines, at = [], start
+    for chunk in tf_file.chunks(start, stop):
+        lines.append(np.flatnonzero(chunk == EOL_ID) + at + 1)
+        at += len(chunk)
+    lines = np.concatenate(lines) if lines else np.zeros(0, dtype=np.int64)
+    starts, p, last = [], start, stop - seq_len - 1
+    while p <= last:
+        starts.append(p)
+        i = int(np.searchsorted(lines, p + seq_len // 4, side="right"))
+        p = int(lines[i]) if i < len(lines) and lines[i] <= p + seq_len else p + seq_len
+    return np.asarray(starts, dtype=np.int64)
+
+
+def _windows_at(tf_file: TokenFile, seq_len: int, starts: np.ndarray,
+                seed: int | None = None) -> tf.data.Dataset:
+    """(input, target) pairs from the windows at `starts`: once in order (`seed` None), or
+    in a new random order each pass, without end."""
+    def generate():
+        ids, rng = tf_file.ids(), np.random.default_rng(seed)
+        while True:
+            for s in (starts if seed is None else rng.permutation(starts)):
+                window = ids[s:s + seq_len + 1].astype(np.int32)
+                yield window[:-1], window[1:]
+            if seed is None:
+                return
+
+    spec = tf.TensorSpec((seq_len,), tf.int32)
+    return tf.data.Dataset.from_generator(generate, output_signature=(spec, spec))
+
+
 def _options() -> tf.data.Options:
     options = tf.data.Options()
     # One file cannot be split by files across workers: shard by element instead.
@@ -157,22 +199,31 @@ def _options() -> tf.data.Options:
 
 
 def train_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int, stop: int,
-                  seed: int) -> tuple[tf.data.Dataset, int]:
-    """Shuffled, repeated batches over [start, stop) and the number of steps in one epoch."""
-    n = window_count(stop - start, seq_len)
-    ds = windows(tf_file, seq_len, start, stop)
-    ds = ds.shuffle(min(n, SHUFFLE_WINDOWS), seed=seed, reshuffle_each_iteration=True).repeat()
+                  seed: int, starts: np.ndarray | None = None) -> tuple[tf.data.Dataset, int]:
+    """Shuffled, repeated batches over [start, stop) and the number of steps in one epoch:
+    windows at `starts` (line_windows) if given, else consecutive windows."""
+    if starts is not None:
+        ds = _windows_at(tf_file, seq_len, starts, seed)
+        steps = len(starts) // batch_size
+    else:
+        n = window_count(stop - start, seq_len)
+        ds = windows(tf_file, seq_len, start, stop)
+        ds = ds.shuffle(min(n, SHUFFLE_WINDOWS), seed=seed, reshuffle_each_iteration=True).repeat()
+        steps = steps_per_epoch(stop - start, seq_len, batch_size)
     ds = ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    return ds.with_options(_options()), steps_per_epoch(stop - start, seq_len, batch_size)
+    return ds.with_options(_options()), steps
 
 
 def eval_dataset(tf_file: TokenFile, seq_len: int, batch_size: int, start: int, stop: int,
-                 workers: int = 1) -> tuple[tf.data.Dataset, int]:
-    """In-order batches over [start, stop) and their number. With several workers every
+                 workers: int = 1, starts: np.ndarray | None = None) -> tuple[tf.data.Dataset, int]:
+    """In-order batches over [start, stop) and their number: consecutive windows, or the
+    windows at `starts` (line_windows), as training reads them. With several workers every
     batch is full and their number a multiple of the workers, so each worker evaluates as
     many batches as the others (collective ops would otherwise wait forever)."""
-    n = window_count(stop - start, seq_len)
-    ds = windows(tf_file, seq_len, start, stop)
+    if starts is None:
+        n, ds = window_count(stop - start, seq_len), windows(tf_file, seq_len, start, stop)
+    else:
+        n, ds = len(starts), _windows_at(tf_file, seq_len, starts)
     # The record reader cannot know its length; telling Keras avoids an "ran out of data" warning.
     ds = ds.apply(tf.data.experimental.assert_cardinality(n))
     if workers == 1:

@@ -30,12 +30,12 @@ class LanguageModel(keras.Model):
     def __init__(self, vocab_size: int, embedding_dim: int, units: int, layers: int = 1,
                  dropout: float = 0.0, projection_dim: int = 0, tied: bool = False,
                  sampled: int = 0, unroll: bool = False, attention: int = 0, attention_span: int = 0,
-                 **kwargs):
+                 attention_heads: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.settings = dict(vocab_size=vocab_size, embedding_dim=embedding_dim, units=units,
                              layers=layers, dropout=dropout, projection_dim=projection_dim,
                              tied=tied, sampled=sampled, unroll=unroll, attention=attention,
-                             attention_span=attention_span)
+                             attention_span=attention_span, attention_heads=attention_heads)
         self.vocab_size, self.sampled, self.tied = vocab_size, sampled, tied
         policy = self.dtype_policy  # e.g. mixed_bfloat16: float32 weights, bfloat16 compute
         self.embedding = keras.layers.Embedding(vocab_size, embedding_dim, name="embedding", dtype=policy)
@@ -46,7 +46,8 @@ class LanguageModel(keras.Model):
         # for windows of a fixed, modest length).
         self.lstms = [keras.layers.LSTM(units, return_sequences=True, unroll=unroll, name=f"lstm_{i}",
                                         dtype=policy) for i in range(layers)]
-        self.attention, self.attention_span = attention, attention_span
+        self.attention, self.attention_span, self.attention_heads = attention, attention_span, attention_heads
+        self.units = units
         if attention:  # queries, keys and values in one product; values are `units` wide
             self.attention_qkv = keras.layers.Dense(2 * attention + units, name="attention_qkv", dtype=policy)
             self.attention_output = keras.layers.Dense(units, name="attention_output", dtype=policy)
@@ -72,14 +73,18 @@ class LanguageModel(keras.Model):
         return self.projection(x) if self.projection is not None else x
 
     def _attend(self, h):
-        """The attention's addition to the outputs `h` (batch, time, units): position t
-        reads positions t - attention_span < s <= t. Scores and softmax in float32."""
-        a = self.attention
+        """The attention's addition to the outputs `h` (batch, time, units): in each head,
+        position t reads positions t - attention_span < s <= t. Scores and softmax in float32."""
+        a, heads = self.attention, self.attention_heads
         qkv = self.attention_qkv(h)
-        q = keras.ops.cast(qkv[..., :a], "float32")
-        k = keras.ops.cast(qkv[..., a:2 * a], "float32")
-        scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 2, 1))) * (a ** -0.5)
         steps = keras.ops.shape(h)[1]
+
+        def split(x, dtype):  # (batch, time, heads * w) -> (batch, heads, time, w)
+            x = keras.ops.reshape(keras.ops.cast(x, dtype), (-1, steps, heads, x.shape[-1] // heads))
+            return keras.ops.transpose(x, (0, 2, 1, 3))
+
+        q, k = split(qkv[..., :a], "float32"), split(qkv[..., a:2 * a], "float32")
+        scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 1, 3, 2))) * ((a // heads) ** -0.5)
         t = keras.ops.expand_dims(keras.ops.arange(steps), 1)
         s = keras.ops.expand_dims(keras.ops.arange(steps), 0)
         visible = s <= t
@@ -87,7 +92,8 @@ class LanguageModel(keras.Model):
             visible = keras.ops.logical_and(visible, t - s < self.attention_span)
         scores = keras.ops.where(visible, scores, -1e9)
         mix = keras.ops.cast(keras.ops.softmax(scores, axis=-1), h.dtype)
-        return self.attention_output(keras.ops.matmul(mix, qkv[..., 2 * a:]))
+        read = keras.ops.transpose(keras.ops.matmul(mix, split(qkv[..., 2 * a:], h.dtype)), (0, 2, 1, 3))
+        return self.attention_output(keras.ops.reshape(read, (-1, steps, self.units)))  # heads side by side
 
     def logits(self, hidden):
         """Float32 logits; the product runs in the hidden vectors' dtype (bfloat16 under a
@@ -124,7 +130,7 @@ def build(cfg: ModelConfig, sampled: int = 0, precision: str = "float32",
     length (train.UNROLL_MAX tokens)."""
     model = LanguageModel(cfg.vocab_size, cfg.embedding_dim, cfg.units, cfg.layers, cfg.dropout,
                           cfg.projection_dim, cfg.tied, sampled, unroll, cfg.attention,
-                          cfg.attention_span, name="nextword_lstm",
+                          cfg.attention_span, cfg.attention_heads, name="nextword_lstm",
                           dtype=precision)
     model(np.zeros((1, 2), dtype="int32"))  # create the weights
     return model

@@ -37,6 +37,8 @@ from .predictors.ngram import KneserNey
 
 
 UNROLL_MAX = 100  # longest window whose LSTM steps are unrolled into one graph
+EPOCHS = 20  # the most epochs without a time budget (with one, the budget is the limit)
+UNLIMITED = 10**6
 
 
 class TrainingInterrupted(NextwordError):
@@ -165,7 +167,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
             log(f"Warning: replaced {stats.total:,} invalid UTF-8 byte(s) "
                 f"(most in {worst}); the text is not clean UTF-8")
 
-        cfg = _fit_batch(cfg, train_span, valid_span, auto_batch)
+        starts = data.line_windows(tokens, cfg.seq_len, *train_span) if cfg.line_windows else None
+        cfg = _fit_batch(cfg, train_span, valid_span, auto_batch, starts)
         unigram = _unigram_perplexity(counts, valid_counts)
         # The 3-gram the predictor mixes with the LSTM, from the same training tokens.
         ngram = _count_ngram(tokens, train_span, vocab, log) if chief else None
@@ -188,12 +191,17 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                 options.setdefault("dropout", default_dropout(train_span[1] - train_span[0]))
                 options["attention_span"] = cfg.seq_len  # what the attention sees in training
                 model_cfg = ModelConfig(vocab_size=vocab, **options)
-                steps = data.steps_per_epoch(tokens.count, cfg.seq_len, cfg.batch_size)
+                steps = (len(starts) if starts is not None
+                         else data.window_count(train_span[1] - train_span[0], cfg.seq_len)) // cfg.batch_size
                 net = new_model(model_cfg, cfg, steps, gpu=bool(facts.gpus))
+        if cfg.epochs is None:
+            cfg = replace(cfg, epochs=UNLIMITED if cfg.time_budget else EPOCHS)
 
-        train_ds, steps = data.train_dataset(tokens, cfg.seq_len, cfg.batch_size, *train_span, cfg.seed)
-        valid_ds, val_steps = data.eval_dataset(valid, cfg.seq_len, cfg.batch_size, *valid_span,
-                                                workers=n_workers)
+        train_ds, steps = data.train_dataset(tokens, cfg.seq_len, cfg.batch_size, *train_span, cfg.seed,
+                                             starts)
+        valid_ds, val_steps = data.eval_dataset(
+            valid, cfg.seq_len, cfg.batch_size, *valid_span, workers=n_workers,
+            starts=data.line_windows(valid, cfg.seq_len, *valid_span) if cfg.line_windows else None)
         if n_workers > 1:
             distribute.prebuild_for_workers(net, dist, train_ds)
 
@@ -238,7 +246,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         log(f"Training on {summary.train_tokens:,} tokens (validation {summary.valid_tokens:,}), "
             f"vocabulary {vocab:,}, {model_cfg.parameter_count():,} parameters, "
             f"batch {cfg.batch_size} x {cfg.seq_len} tokens")
-        progress = Progress(cfg.batch_size * cfg.seq_len, steps, cfg.epochs, deadline)
+        progress = Progress(cfg.batch_size * cfg.seq_len, steps,
+                            None if cfg.epochs >= UNLIMITED else cfg.epochs, deadline)
         diverged = StopOnDivergence(vocab)
         checkpoint = BestCheckpoint(save, best=to_beat, max_loss=diverged.limit)
         # The average weights are swapped in to validate and to be saved (SwapEMAWeights
@@ -416,8 +425,9 @@ def _load_keras(model_dir: Path) -> keras.Model:
         raise ModelError(f"{model_dir / artifact.KERAS} cannot be loaded ({exc})") from None
 
 
-def _fit_batch(cfg: TrainConfig, train_span, valid_span, auto_batch: bool) -> TrainConfig:
-    windows = data.window_count(train_span[1] - train_span[0], cfg.seq_len)
+def _fit_batch(cfg: TrainConfig, train_span, valid_span, auto_batch: bool, starts) -> TrainConfig:
+    windows = (len(starts) if starts is not None
+               else data.window_count(train_span[1] - train_span[0], cfg.seq_len))
     if auto_batch and windows < 50 * cfg.batch_size:
         # A small corpus gets smaller batches, so that an epoch still has ~50 updates.
         cfg = replace(cfg, batch_size=max(1, min(cfg.batch_size, windows // 50)))

@@ -62,14 +62,15 @@ def test_parity_with_two_layers_and_a_projection(tmp_path):
     assert np.max(np.abs(engine.distribution(ids) - want)) <= 1e-5
 
 
-def test_attention_reads_the_same_positions_as_in_training(tmp_path):
+@pytest.mark.parametrize("heads", [1, 4])
+def test_attention_reads_the_same_positions_as_in_training(tmp_path, heads):
     """Keras and the engine agree with an attention span shorter than the text, while a
     query grows, shrinks and jumps back, and in stream_log_probs across chunk edges."""
     from nextword.config import ModelConfig
     from nextword.model import build, export_weights, next_token_logits
 
     cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=12, attention=4, attention_span=5,
-                      tied=False, dropout=0.0)
+                      attention_heads=heads, tied=False, dropout=0.0)
     net = build(cfg)
     rng = np.random.default_rng(3)
     for weight in net.weights:  # large enough that the attention's share shows

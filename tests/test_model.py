@@ -69,3 +69,35 @@ def test_dropout_follows_the_corpus_size_unless_given():
     assert default_dropout(200_000) == default_dropout(1_000_000) == 0.6
     assert default_dropout(10_000_000) == 0.4
     assert default_dropout(10**9) == 0.2
+
+
+def test_line_windows_start_at_line_starts_and_cover_every_token(tmp_path):
+    from nextword import data
+
+    # Lines of 3 to 35 tokens (1 = EOL ends each), then one line of 500 tokens.
+    rng = np.random.default_rng(0)
+    lines = [np.r_[rng.integers(2, 50, n - 1), 1] for n in rng.integers(3, 36, 60)]
+    ids = np.concatenate([*lines, np.r_[rng.integers(2, 50, 499), 1]]).astype("uint16")
+    ids.tofile(tmp_path / "t.bin")
+    tokens = data.TokenFile(tmp_path / "t.bin", "uint16", len(ids))
+    seq = 40
+    starts = data.line_windows(tokens, seq, 0, len(ids))
+    line_starts = set(np.flatnonzero(ids == 1) + 1) | {0}
+    gaps = np.diff(starts)
+    assert starts[0] == 0 and np.all(gaps > 0) and np.all(gaps <= seq)  # no token left out
+    assert starts[-1] + seq + 1 <= len(ids) < starts[-1] + 2 * seq + 1  # to the end, targets in
+    # Where a line starts more than a quarter window on, the next window starts there.
+    for a, b in zip(starts[:-1], starts[1:], strict=True):
+        later = [s for s in line_starts if a + seq // 4 < s <= a + seq]
+        assert b == (min(later) if later else a + seq)
+    in_lines = [s for s in starts if s < len(ids) - 500]
+    assert sum(s in line_starts for s in in_lines) > 0.9 * len(in_lines)
+
+    dataset, steps = data.train_dataset(tokens, seq, 4, 0, len(ids), seed=0, starts=starts)
+    assert steps == len(starts) // 4
+    x, y = next(iter(dataset))
+    assert x.shape == y.shape == (4, seq)
+    x, y = x.numpy(), y.numpy()
+    for row_x, row_y in zip(x, y, strict=True):
+        at = next(s for s in starts if np.array_equal(ids[s:s + seq], row_x))
+        assert np.array_equal(ids[at + 1:at + seq + 1], row_y)  # the target is shifted by one

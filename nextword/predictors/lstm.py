@@ -137,16 +137,20 @@ class Engine:
         the rows within attention_span back to it, its own included."""
         if self.attention is None:
             return h
-        a, span = self.cfg.attention, self.cfg.attention_span
-        q = rows[first:, :a]
-        scores = (q @ rows[:, a:2 * a].T) * np.float32(a ** -0.5)  # (m, L)
-        pos = np.arange(first, first + len(h))[:, None]
-        key = np.arange(len(rows))[None, :]
+        a, span, heads = self.cfg.attention, self.cfg.attention_span, self.cfg.attention_heads
+        m, n, d = len(h), len(rows), a // heads
+        q = rows[first:, :a].reshape(m, heads, d).transpose(1, 0, 2)
+        k = rows[:, a:2 * a].reshape(n, heads, d).transpose(1, 2, 0)
+        v = rows[:, 2 * a:].reshape(n, heads, -1).transpose(1, 0, 2)
+        scores = (q @ k) * np.float32(d ** -0.5)  # (heads, m, n)
+        pos = np.arange(first, first + m)[:, None]
+        key = np.arange(n)[None, :]
         scores = np.where((key <= pos) & (pos - key < span), scores, -np.inf)
-        scores -= scores.max(axis=1, keepdims=True)
+        scores -= scores.max(axis=2, keepdims=True)
         np.exp(scores, out=scores)
-        scores /= scores.sum(axis=1, keepdims=True)
-        return h + (scores @ rows[:, 2 * a:]) @ self.attention[2] + self.attention[3]
+        scores /= scores.sum(axis=2, keepdims=True)
+        read = (scores @ v).transpose(1, 0, 2).reshape(m, -1)  # the heads side by side
+        return h + read @ self.attention[2] + self.attention[3]
 
     def stream_log_probs(self, ids, chunk: int = CHUNK):
         """For a whole text: yield (position, log-probability rows) chunk by chunk, where
