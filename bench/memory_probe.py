@@ -96,7 +96,7 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--line-windows", action="store_true",
                         help="windows that start at line starts, as `nextword train --line-windows`")
-    parser.add_argument("--attention-heads", type=int, default=4)
+    parser.add_argument("--attention-heads", type=int, default=ModelConfig.attention_heads)
     parser.add_argument("--thin", type=float, default=0.0, help="share of windows thinned")
     parser.add_argument("--drop-sentences", type=float, default=0.0,
                         help="share of windows whose sentences are dropped at random")

@@ -23,11 +23,11 @@ import tensorflow as tf
 from tokenizers import Tokenizer
 
 from . import corpus
+from .tokenizer import EOL_ID
 from .errors import CorpusError
 
 _ENCODE_BATCH = 16  # pieces of ~256 KB encoded in parallel by the Rust tokenizer
 SHUFFLE_WINDOWS = 10_000
-EOL_ID = 1  # tokenizer.EOL's id in every vocabulary (tokenizer.train)
 
 
 @dataclass

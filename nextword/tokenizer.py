@@ -19,6 +19,7 @@ from .errors import ModelError
 
 UNK = "[UNK]"
 EOL = "\n"
+EOL_ID = 1  # EOL's id in every vocabulary `train` makes
 # A word: letters/digits/underscore with inner ' ’ or -; `<unk>` (WikiText's own marker)
 # stays whole; a newline; or any other single non-space character (punctuation).
 WORD = r"\w+(?:['’\-]\w+)*"
@@ -51,7 +52,7 @@ def train(texts: Iterable[str], vocab_size: int, min_count: int) -> Tokenizer:
     # "added tokens" (so a literal "[UNK]" in the text is just three ordinary tokens).
     ranked = sorted(counter.get_vocab().items(), key=lambda kv: kv[1])
     words = [w for w, _ in ranked if w not in (UNK, EOL)]
-    vocab = {UNK: 0, EOL: 1}
+    vocab = {UNK: 0, EOL: EOL_ID}
     for word in words[: max(0, vocab_size - 2)]:
         vocab[word] = len(vocab)
     return new_tokenizer(vocab)

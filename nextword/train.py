@@ -168,7 +168,9 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                 f"(most in {worst}); the text is not clean UTF-8")
 
         starts = data.line_windows(tokens, cfg.seq_len, *train_span) if cfg.line_windows else None
-        cfg = _fit_batch(cfg, train_span, valid_span, auto_batch, starts)
+        windows = len(starts) if starts is not None else data.window_count(train_span[1] - train_span[0],
+                                                                           cfg.seq_len)
+        cfg = _fit_batch(cfg, train_span, valid_span, auto_batch, windows)
         unigram = _unigram_perplexity(counts, valid_counts)
         # The 3-gram the predictor mixes with the LSTM, from the same training tokens.
         ngram = _count_ngram(tokens, train_span, vocab, log) if chief else None
@@ -191,9 +193,7 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                 options.setdefault("dropout", default_dropout(train_span[1] - train_span[0]))
                 options["attention_span"] = cfg.seq_len  # what the attention sees in training
                 model_cfg = ModelConfig(vocab_size=vocab, **options)
-                steps = (len(starts) if starts is not None
-                         else data.window_count(train_span[1] - train_span[0], cfg.seq_len)) // cfg.batch_size
-                net = new_model(model_cfg, cfg, steps, gpu=bool(facts.gpus))
+                net = new_model(model_cfg, cfg, windows // cfg.batch_size, gpu=bool(facts.gpus))
         if cfg.epochs is None:
             cfg = replace(cfg, epochs=UNLIMITED if cfg.time_budget else EPOCHS)
 
@@ -425,9 +425,7 @@ def _load_keras(model_dir: Path) -> keras.Model:
         raise ModelError(f"{model_dir / artifact.KERAS} cannot be loaded ({exc})") from None
 
 
-def _fit_batch(cfg: TrainConfig, train_span, valid_span, auto_batch: bool, starts) -> TrainConfig:
-    windows = (len(starts) if starts is not None
-               else data.window_count(train_span[1] - train_span[0], cfg.seq_len))
+def _fit_batch(cfg: TrainConfig, train_span, valid_span, auto_batch: bool, windows: int) -> TrainConfig:
     if auto_batch and windows < 50 * cfg.batch_size:
         # A small corpus gets smaller batches, so that an epoch still has ~50 updates.
         cfg = replace(cfg, batch_size=max(1, min(cfg.batch_size, windows // 50)))
