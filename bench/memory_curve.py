@@ -1,4 +1,4 @@
-"""The LSTM's memory with the default settings: top-1 accuracy at "... can speak fluent ___"
+"""The network's memory with the default settings: top-1 accuracy at "... can speak fluent ___"
 against the number of tokens between the country and the answer, beside the 3-gram's.
 
     python bench/memory_curve.py [--budget 4m] [--passages 4000] [-- extra train options]

@@ -11,8 +11,8 @@ the live weights (not the weight average) on 200 held-out passages of the same g
 --line-windows starts the windows at line starts (data.line_windows). With
 --thin P, a share P of the training windows keeps only 15-100 % of its tokens; with
 --drop-sentences P, a share P drops whole sentences (curricula of shorter gaps made from
-the text itself). --attention N adds the attention head (model.py). Prints one line per
-probe.
+the text itself). --attention N adds the attention head (model.py), --chrono N starts the
+LSTM's gates by chrono initialisation (model.ChronoBias). Prints one line per probe.
 """
 
 from __future__ import annotations
@@ -97,6 +97,8 @@ def main() -> None:
     parser.add_argument("--line-windows", action="store_true",
                         help="windows that start at line starts, as `nextword train --line-windows`")
     parser.add_argument("--attention-heads", type=int, default=ModelConfig.attention_heads)
+    parser.add_argument("--chrono", type=int, default=ModelConfig.chrono,
+                        help="chrono initialisation of the LSTM's gates for N steps (0 = Keras')")
     parser.add_argument("--thin", type=float, default=0.0, help="share of windows thinned")
     parser.add_argument("--drop-sentences", type=float, default=0.0,
                         help="share of windows whose sentences are dropped at random")
@@ -113,7 +115,7 @@ def main() -> None:
     model_cfg = ModelConfig(vocab_size=tok.get_vocab_size(), units=args.units,
                             embedding_dim=args.embedding_dim, dropout=args.dropout, tied=not args.untied,
                             attention=args.attention, attention_span=args.seq_len,
-                            attention_heads=args.attention_heads)
+                            attention_heads=args.attention_heads, chrono=args.chrono)
     if args.drop_sentences or args.thin:
         text_ids = np.fromfile(tokens.path, dtype=tokens.dtype).astype("int32")
         if args.drop_sentences:

@@ -34,32 +34,41 @@ def _training(name: str):
               help="Words seen fewer times than this become [UNK].")
 @click.option("--layers", type=click.IntRange(1, 8), default=_model("layers"), show_default=True,
               help="Number of stacked LSTM layers.")
-@click.option("--units", type=click.IntRange(1), default=_model("units"), show_default=True,
-              help="LSTM units per layer.")
-@click.option("--embedding-dim", type=click.IntRange(1), default=_model("embedding_dim"), show_default=True,
-              help="Size of the word embeddings.")
+@click.option("--units", type=click.IntRange(1), default=None,
+              help="LSTM units per layer. [default: twice the embedding size]")
+@click.option("--embedding-dim", type=click.IntRange(1), default=None,
+              help="Size of the word embeddings. [default: by the vocabulary, 1.6 x words^0.56 "
+                   "within 64-256]")
 @click.option("--projection-dim", type=click.IntRange(0), default=None,
               help="Linear layer between LSTM and output (0 = none). "
                    "[default: the embedding size when tied and units differ, else 0]")
-@click.option("--attention", type=click.IntRange(0), default=_model("attention"), show_default=True,
+@click.option("--attention", type=click.IntRange(0), default=None,
               help="Width of the attention over the LSTM's outputs in the window (0 = none): "
-                   "what lets the network use a word many steps back.")
+                   "what lets the network use a word many steps back. [default: 64 with long "
+                   "context (a vocabulary of at most 2,000 words), else 0]")
 @click.option("--attention-heads", type=click.IntRange(1), default=_model("attention_heads"),
               show_default=True, help="Heads the attention is split into, each reading on its own.")
+@click.option("--chrono", type=click.IntRange(0), default=None,
+              help="Start the LSTM's gates so that its cells keep what they hold for 1 to N steps "
+                   "(chrono initialisation; 0 = Keras' forget-gate bias 1). [default: the window "
+                   "length with long context, else 0]")
 @click.option("--tied/--untied", default=_model("tied"), show_default=True,
               help="Use the embedding matrix as the output matrix too.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
               help="Dropout after the embedding and each LSTM layer (variational: one mask per "
-                   "window). [default: by corpus size, 0.6 up to 1M tokens, down to 0.2 at 100M]")
+                   "window). [default: by training tokens per parameter, 0.6 up to 0.1, none "
+                   "from 1]")
 @click.option("--sampled-softmax", type=click.IntRange(0), default=None,
               help="Train with a sampled softmax over N words per step (0 = exact); validation and "
                    "prediction always use the exact softmax. [default: 1024 when the vocabulary has "
                    "more than 4,096 words, else exact]")
-@click.option("--seq-len", type=click.IntRange(2), default=_training("seq_len"), show_default=True,
-              help="Tokens per training window (backpropagation through time).")
-@click.option("--line-windows/--consecutive-windows", default=_training("line_windows"), show_default=True,
+@click.option("--seq-len", type=click.IntRange(2), default=None,
+              help="Tokens per training window (backpropagation through time). [default: 100 with "
+                   "long context, else 35]")
+@click.option("--line-windows/--consecutive-windows", default=None,
               help="Start training and validation windows at line starts where lines allow (as a "
-                   "text the engine reads starts), or read the corpus in consecutive windows.")
+                   "text the engine reads starts), or read the corpus in consecutive windows. "
+                   "[default: at line starts with long context]")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_training("precision"),
               show_default=True, help="Arithmetic of training (weights stay float32). auto: "
                                       "mixed_bfloat16 where the hardware runs it natively (a CPU with "
@@ -72,8 +81,9 @@ def _training(name: str):
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="Most passes over the corpus (early stopping may end sooner). "
                    "[default: 20, or as many as --time-budget allows]")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=_training("learning_rate"),
-              show_default=True, help="Adam learning rate (halved when validation stalls).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=None,
+              help="Adam learning rate (halved when validation stalls). [default: 3e-3 at 512 "
+                   "units, inversely proportional to the width, at most 0.01]")
 @click.option("--time-budget", default=None, metavar="DURATION",
               help="Stop when this much time is spent (e.g. 90s, 10m, 1h) and keep the best model.")
 @click.option("--seed", type=int, default=_training("seed"), show_default=True, help="Random seed.")
@@ -88,7 +98,7 @@ def _training(name: str):
                    "mirrored with several GPUs, else default (one GPU or the CPU). The batch "
                    "size is the global batch, split across replicas; only the chief writes the model.")
 def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
-          embedding_dim, projection_dim, attention, attention_heads, tied, dropout, sampled_softmax,
+          embedding_dim, projection_dim, attention, attention_heads, chrono, tied, dropout, sampled_softmax,
           seq_len, line_windows, precision,
           weight_average, batch_size, epochs, learning_rate, time_budget, seed, resume, replace_any,
           strategy):
@@ -105,7 +115,7 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
                       precision=precision, weight_average=weight_average, line_windows=line_windows)
     model_options = dict(layers=layers, units=units, embedding_dim=embedding_dim,
                          projection_dim=projection_dim, attention=attention,
-                         attention_heads=attention_heads, tied=tied, dropout=dropout)
+                         attention_heads=attention_heads, chrono=chrono, tied=tied, dropout=dropout)
     try:
         # The vocabulary (and the dropout, unless given) are known later.
         ModelConfig(vocab_size=1, **{k: v for k, v in model_options.items() if v is not None})
@@ -168,6 +178,7 @@ def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> No
     rows = [
         ("model", str(path)),
         ("network", f"embedding {m.embedding_dim} -> {m.layers} x LSTM {m.units}"
+                    + (f" (chrono initialisation, {m.chrono} steps)" if m.chrono else "")
                     + (f" -> attention {m.attention} in {m.attention_heads} head(s) over "
                        f"{m.attention_span} steps" if m.attention else "")
                     + (f" -> projection {m.projection_dim}" if m.projection_dim else "")

@@ -24,11 +24,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import __version__, artifact, atomic, casing, corpus, data, distribute, hardware, ngram_build
-from . import replacement, tokenizer
+from . import __version__, artifact, atomic, casing, corpus, data, defaults, distribute, hardware
+from . import ngram_build, replacement, tokenizer
 from . import model as model_mod
 from .callbacks import BestCheckpoint, Progress, StopOnDivergence, TimeBudget
-from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
+from .config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, from_dict, to_dict
 from .errors import CorpusError, ModelError, NextwordError, NonFiniteWeights, Terminated
 from .predictors import mixture as mixture_mod
 from .predictors import windowed
@@ -39,6 +39,13 @@ from .predictors.ngram import KneserNey
 UNROLL_MAX = 100  # longest window whose LSTM steps are unrolled into one graph
 EPOCHS = 20  # the most epochs without a time budget (with one, the budget is the limit)
 UNLIMITED = 10**6
+# Patience is counted in updates, not epochs, whose length is the corpus's: the learning rate
+# is halved after about this many updates without a better validation, and training stops
+# after about this many (at least one epoch, and `TrainConfig.patience` epochs). On
+# WikiText-2's validation split (95 updates an epoch) and issue 14's passages (118 at
+# 32 x 100) that is one epoch and three, as before; corpora with shorter epochs wait longer.
+LR_PATIENCE_UPDATES = 100
+STOP_PATIENCE_UPDATES = 300
 
 
 class TrainingInterrupted(NextwordError):
@@ -131,6 +138,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
             tok = tokenizer.train(cases.tee(text), cfg.vocab_size, cfg.min_count)
             display = cases.display_forms(tok.get_vocab())
         vocab = tok.get_vocab_size()
+        long_context = previous is None and defaults.long_context(vocab)
+        cfg = _resolve_windows(cfg, long_context, previous, auto_batch)
 
         stats = corpus.DecodeStats()
         counts = np.zeros(vocab, dtype=np.int64)
@@ -179,7 +188,7 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         if previous is None:
             cfg = _resolve_precision(cfg, facts, log)
         if cfg.sampled_softmax is None:
-            cfg = replace(cfg, sampled_softmax=default_sampled_softmax(vocab))
+            cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(vocab))
         keras.utils.set_random_seed(cfg.seed)
         with dist.scope():
             if previous is not None:
@@ -189,10 +198,14 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                 cfg = replace(cfg, precision=net.dtype_policy.name,
                               weight_average=bool(net.optimizer.use_ema), sampled_softmax=net.sampled)
             else:
-                options = {k: v for k, v in (model_options or {}).items() if v is not None}
-                options.setdefault("dropout", default_dropout(train_span[1] - train_span[0]))
-                options["attention_span"] = cfg.seq_len  # what the attention sees in training
-                model_cfg = ModelConfig(vocab_size=vocab, **options)
+                model_cfg = _network(model_options, vocab, long_context, cfg.seq_len,
+                                     train_span[1] - train_span[0])
+                if cfg.learning_rate is None:
+                    cfg = replace(cfg, learning_rate=defaults.learning_rate(model_cfg.units))
+                log(f"Network: {_describe_network(model_cfg)}; learning rate {cfg.learning_rate:g}"
+                    + ("; long context: windows of "
+                       f"{cfg.seq_len} tokens{' at line starts' if cfg.line_windows else ''}"
+                       if long_context else ""))
                 net = new_model(model_cfg, cfg, windows // cfg.batch_size, gpu=bool(facts.gpus))
         if cfg.epochs is None:
             cfg = replace(cfg, epochs=UNLIMITED if cfg.time_budget else EPOCHS)
@@ -254,9 +267,11 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         # comes before the checkpoint), and out again to train.
         averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if net.optimizer.use_ema else []
         callbacks = [progress, diverged, *averaging, checkpoint,
-                     keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1,
+                     keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
+                                                       patience=_patience(1, LR_PATIENCE_UPDATES, steps),
                                                        min_lr=cfg.learning_rate / 32, verbose=0),
-                     keras.callbacks.EarlyStopping("val_loss", patience=cfg.patience)]
+                     keras.callbacks.EarlyStopping(
+                         "val_loss", patience=_patience(cfg.patience, STOP_PATIENCE_UPDATES, steps))]
         budget = None
         fit_tokens = _fit_tokens(cfg)
         if deadline is not None:
@@ -450,11 +465,13 @@ def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
     if gpu is None:
         gpu = bool(tf.config.list_logical_devices("GPU"))
     if unroll is None:
-        unroll = cfg.seq_len <= UNROLL_MAX and not gpu
+        unroll = (cfg.seq_len or defaults.SHORT_WINDOW) <= UNROLL_MAX and not gpu
     if cfg.precision == "auto":
         cfg = replace(cfg, precision=hardware.choose_precision(hardware.training_facts()).precision)
     if cfg.sampled_softmax is None:
-        cfg = replace(cfg, sampled_softmax=default_sampled_softmax(model_cfg.vocab_size))
+        cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(model_cfg.vocab_size))
+    if cfg.learning_rate is None:
+        cfg = replace(cfg, learning_rate=defaults.learning_rate(model_cfg.units))
     net = model_mod.build(model_cfg, sampled=cfg.sampled_softmax, precision=cfg.precision, unroll=unroll)
     # The loss is the model's own (compute_loss): sampled or exact softmax.
     net.compile(optimizer=keras.optimizers.Adam(
@@ -463,20 +480,58 @@ def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
     return net
 
 
-def default_sampled_softmax(vocab: int) -> int:
-    """Words sampled per step when none is given: 1,024 for a vocabulary of more than
-    4,096 words, else the exact softmax (small outputs cost little). Measured on WikiText-2
-    (8,173 words, ten minutes, Intel Xeon with AMX, bfloat16): 7,517 tokens/s and test
-    perplexity 128.1, against 4,645 and 134.5 exact (README: Training speed and quality)."""
-    return 1024 if vocab > 4096 else 0
+def _resolve_windows(cfg: TrainConfig, long_context: bool, previous: dict | None,
+                     auto_batch: bool) -> TrainConfig:
+    """The window length and placement, and the learning rate, where not given: those the
+    resumed model was trained with, else by the vocabulary (defaults.long_context; the
+    learning rate waits for the network's width). Long windows come in smaller batches
+    (`auto_batch`: the batch size was not given)."""
+    if previous is not None:
+        saved = from_dict(TrainConfig, previous.get("training", {}))
+        return replace(cfg, seq_len=cfg.seq_len or saved.seq_len or defaults.SHORT_WINDOW,
+                       line_windows=saved.line_windows if cfg.line_windows is None else cfg.line_windows,
+                       learning_rate=cfg.learning_rate or saved.learning_rate)
+    if long_context and auto_batch:
+        cfg = replace(cfg, batch_size=min(cfg.batch_size, defaults.LONG_BATCH))
+    window = defaults.LONG_WINDOW if long_context else defaults.SHORT_WINDOW
+    return replace(cfg, seq_len=cfg.seq_len or window,
+                   line_windows=long_context if cfg.line_windows is None else cfg.line_windows)
 
 
-def default_dropout(train_tokens: int) -> float:
-    """Dropout when none is given: 0.6 up to a million training tokens (ten minutes on
-    WikiText-2's 214,000, the other settings as now but lr 2e-3: 0.4 -> test perplexity 152,
-    0.5 -> 145, 0.6 -> 140), then 0.2 less per tenfold more text, down to 0.2 from 100
-    million tokens (the usual setting for large corpora; that end is not measured here)."""
-    return round(min(0.6, max(0.2, 0.6 - 0.2 * math.log10(max(train_tokens, 1) / 1e6))), 2)
+def _network(model_options: dict | None, vocab: int, long_context: bool, seq_len: int,
+             train_tokens: int) -> ModelConfig:
+    """The network's settings: those given, the rest by the corpus (defaults.py)."""
+    options = {k: v for k, v in (model_options or {}).items() if v is not None}
+    options.setdefault("embedding_dim", defaults.embedding_size(vocab))
+    options.setdefault("units", defaults.units(options["embedding_dim"]))
+    if long_context:
+        options.setdefault("attention", defaults.LONG_ATTENTION)
+        options.setdefault("chrono", seq_len)
+    options["attention_span"] = seq_len  # what the attention sees in training
+    try:
+        if "dropout" not in options:
+            parameters = ModelConfig(vocab_size=vocab, **options).parameter_count()
+            options["dropout"] = defaults.dropout(train_tokens, parameters)
+        return ModelConfig(vocab_size=vocab, **options)
+    except ValueError as exc:  # what was given does not fit what the corpus chose
+        raise NextwordError(f"{exc} (chosen for this corpus: {_describe_options(options)}; "
+                            f"give the others too)") from None
+
+
+def _describe_options(options: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in options.items() if k != "attention_span")
+
+
+def _describe_network(m: ModelConfig) -> str:
+    return (f"embedding {m.embedding_dim}, {m.layers} x LSTM {m.units}"
+            + (f" (chrono initialisation, {m.chrono} steps)" if m.chrono else "")
+            + (f", attention {m.attention} in {m.attention_heads} head(s)" if m.attention else "")
+            + f", dropout {m.dropout:g}")
+
+
+def _patience(epochs: int, updates: int, steps_per_epoch: int) -> int:
+    """Epochs to wait: at least `epochs`, and the whole epochs closest to `updates` updates."""
+    return max(epochs, round(updates / max(1, steps_per_epoch)))
 
 
 def average_momentum(steps_per_epoch: int) -> float:

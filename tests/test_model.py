@@ -63,12 +63,32 @@ def test_weight_average_spans_about_half_an_epoch():
     assert average_momentum(10**6) == pytest.approx(0.999)  # at most 1,000
 
 
-def test_dropout_follows_the_corpus_size_unless_given():
-    from nextword.train import default_dropout
+def test_defaults_follow_the_corpus():
+    from nextword import defaults
 
-    assert default_dropout(200_000) == default_dropout(1_000_000) == 0.6
-    assert default_dropout(10_000_000) == 0.4
-    assert default_dropout(10**9) == 0.2
+    # Dropout by training tokens per parameter: WikiText-2's validation split keeps 0.6,
+    # a small network on as much text needs none.
+    assert defaults.dropout(206_000, 3_800_000) == defaults.dropout(10, 1_000) == 0.6
+    assert defaults.dropout(100_000, 316_228) == 0.3
+    assert defaults.dropout(226_000, 173_000) == defaults.dropout(10**9, 10**6) == 0.0
+    # The network by the vocabulary: WikiText-2's 8,173 words keep 256 / 512 at 3e-3.
+    assert defaults.embedding_size(8173) == 256 and defaults.embedding_size(10**6) == 256
+    assert defaults.embedding_size(249) == defaults.embedding_size(2) == 64
+    assert defaults.units(256) == 512 and defaults.learning_rate(512) == 3e-3
+    assert defaults.learning_rate(128) == 0.012 and defaults.learning_rate(32) == 0.02
+    assert defaults.long_context(249) and not defaults.long_context(8173)
+
+
+def test_chrono_initialisation_spreads_the_forget_biases():
+    import keras
+
+    from nextword.model import ChronoBias
+
+    bias = keras.ops.convert_to_numpy(ChronoBias(64, 100)((256,)))
+    forget, inputs = bias[64:128], bias[:64]
+    assert np.all(forget >= 0) and np.all(forget <= np.log(99)) and forget.max() > np.log(50)
+    np.testing.assert_allclose(inputs, -forget)
+    assert np.all(bias[128:] == 0)  # cell candidate and output gates as Keras starts them
 
 
 def test_line_windows_start_at_line_starts_and_cover_every_token(tmp_path):
