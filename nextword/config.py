@@ -34,7 +34,7 @@ class ModelConfig:
     # layer's outputs at the previous `attention_span` positions (its own included); 0 = none.
     # Issue 14: with it, 100-token windows at line starts and chrono initialisation, a
     # 128-unit network learns a fact 30-60 words back in four minutes; training sets it
-    # (64, in 4 heads) for a small vocabulary (defaults.long_context).
+    # (64, one head) for a small vocabulary (defaults.long_context).
     attention: int = 0
     # Positions the attention reads: training sets it to its window (seq_len), so that the
     # engine reads as the network was trained.
