@@ -83,7 +83,7 @@ def _training(name: str):
                    "[default: 20, or as many as --time-budget allows]")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=None,
               help="Adam learning rate (halved when validation stalls). [default: 3e-3 at 512 "
-                   "units, inversely proportional to the width, at most 0.01]")
+                   "units, inversely proportional to the width, at most 0.02]")
 @click.option("--time-budget", default=None, metavar="DURATION",
               help="Stop when this much time is spent (e.g. 90s, 10m, 1h) and keep the best model.")
 @click.option("--seed", type=int, default=_training("seed"), show_default=True, help="Random seed.")
@@ -177,13 +177,7 @@ def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> No
     t = config.get("training", {})
     rows = [
         ("model", str(path)),
-        ("network", f"embedding {m.embedding_dim} -> {m.layers} x LSTM {m.units}"
-                    + (f" (chrono initialisation, {m.chrono} steps)" if m.chrono else "")
-                    + (f" -> attention {m.attention} in {m.attention_heads} head(s) over "
-                       f"{m.attention_span} steps" if m.attention else "")
-                    + (f" -> projection {m.projection_dim}" if m.projection_dim else "")
-                    + f" -> softmax over {m.vocab_size:,} words"
-                    + (" (tied to the embedding)" if m.tied else "")),
+        ("network", m.describe()),
         ("parameters", f"{m.parameter_count():,}"),
         ("corpus", ", ".join(s.corpus) or "?"),
         ("tokens", f"{s.train_tokens:,} training, {s.valid_tokens:,} validation"),

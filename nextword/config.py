@@ -74,6 +74,16 @@ class ModelConfig:
             raise ValueError("tied embeddings need the output width (projection, or units) "
                              f"to equal the embedding size ({self.embedding_dim})")
 
+    def describe(self) -> str:
+        """The network in one line, as `nextword info` and `nextword train` show it."""
+        return (f"embedding {self.embedding_dim} -> {self.layers} x LSTM {self.units}"
+                + (f" (chrono initialisation, {self.chrono} steps)" if self.chrono else "")
+                + (f" -> attention {self.attention} in {self.attention_heads} head(s) over "
+                   f"{self.attention_span} steps" if self.attention else "")
+                + (f" -> projection {self.projection_dim}" if self.projection_dim else "")
+                + f" -> softmax over {self.vocab_size:,} words"
+                + (" (tied to the embedding)" if self.tied else ""))
+
     def parameter_count(self) -> int:
         """Trainable parameters of the network these settings build."""
         total = self.vocab_size * self.embedding_dim

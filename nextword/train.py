@@ -202,7 +202,8 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                                      train_span[1] - train_span[0])
                 if cfg.learning_rate is None:
                     cfg = replace(cfg, learning_rate=defaults.learning_rate(model_cfg.units))
-                log(f"Network: {_describe_network(model_cfg)}; learning rate {cfg.learning_rate:g}"
+                log(f"Network: {model_cfg.describe()}; dropout {model_cfg.dropout:g}, "
+                    f"learning rate {cfg.learning_rate:g}"
                     + ("; long context: windows of "
                        f"{cfg.seq_len} tokens{' at line starts' if cfg.line_windows else ''}"
                        if long_context else ""))
@@ -520,13 +521,6 @@ def _network(model_options: dict | None, vocab: int, long_context: bool, seq_len
 
 def _describe_options(options: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in options.items() if k != "attention_span")
-
-
-def _describe_network(m: ModelConfig) -> str:
-    return (f"embedding {m.embedding_dim}, {m.layers} x LSTM {m.units}"
-            + (f" (chrono initialisation, {m.chrono} steps)" if m.chrono else "")
-            + (f", attention {m.attention} in {m.attention_heads} head(s)" if m.attention else "")
-            + f", dropout {m.dropout:g}")
 
 
 def _patience(epochs: int, updates: int, steps_per_epoch: int) -> int:
