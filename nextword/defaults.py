@@ -25,6 +25,15 @@ LONG_BATCH = 32  # 3,200 tokens an update (64 x 35 is 2,240); twice the updates 
 # bfloat16), trained at half the speed (16,600 against 33,900 tokens/s on issue 14's
 # passages, Intel Xeon with AMX forced to float32).
 LONG_ATTENTION = 64
+# Patience, in updates (the length of an epoch is the corpus's): the learning rate is
+# halved after about this many updates without a better validation, training stops after
+# about this many. Short context: one epoch and three on WikiText-2 (95 updates an epoch),
+# as measured there. Long context waits longer: a link across a window forms over several
+# hundred updates in which the validation average barely moves, and halving the rate
+# during them delays it (issue 14's passages: the link formed at about 950 updates at a
+# constant 0.012, bench/memory_probe.py; the 4-minute run halved the rate twice, to 3e-3,
+# and formed it between 1,060 and 1,650).
+SHORT_PATIENCE, LONG_PATIENCE = (100, 300), (300, 600)
 
 
 def embedding_size(vocab: int) -> int:
@@ -59,6 +68,12 @@ def long_context(vocab: int) -> bool:
     words, 45,000 tokens/s against 7,000) whose words are learned in a few epochs, so
     the updates left go to what only long windows teach: issue 14's passages."""
     return vocab <= LONG_CONTEXT_VOCAB
+
+
+def patience(long_context: bool) -> tuple[int, int]:
+    """(updates before the learning rate is halved, updates before training stops) without
+    a better validation."""
+    return LONG_PATIENCE if long_context else SHORT_PATIENCE
 
 
 def dropout(train_tokens: int, parameters: int) -> float:

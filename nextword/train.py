@@ -39,13 +39,6 @@ from .predictors.ngram import KneserNey
 UNROLL_MAX = 100  # longest window whose LSTM steps are unrolled into one graph
 EPOCHS = 20  # the most epochs without a time budget (with one, the budget is the limit)
 UNLIMITED = 10**6
-# Patience is counted in updates, not epochs, whose length is the corpus's: the learning rate
-# is halved after about this many updates without a better validation, and training stops
-# after about this many (at least one epoch, and `TrainConfig.patience` epochs). On
-# WikiText-2's validation split (95 updates an epoch) and issue 14's passages (118 at
-# 32 x 100) that is one epoch and three, as before; corpora with shorter epochs wait longer.
-LR_PATIENCE_UPDATES = 100
-STOP_PATIENCE_UPDATES = 300
 
 
 class TrainingInterrupted(NextwordError):
@@ -186,7 +179,9 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
 
         facts = hardware.training_facts()
         if previous is None:
-            cfg = _resolve_precision(cfg, facts, log)
+            model_cfg = _network(model_options, vocab, long_context, cfg.seq_len,
+                                 train_span[1] - train_span[0])
+            cfg = _resolve_precision(cfg, facts, model_cfg.units, log)
         if cfg.sampled_softmax is None:
             cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(vocab))
         keras.utils.set_random_seed(cfg.seed)
@@ -198,8 +193,6 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                 cfg = replace(cfg, precision=net.dtype_policy.name,
                               weight_average=bool(net.optimizer.use_ema), sampled_softmax=net.sampled)
             else:
-                model_cfg = _network(model_options, vocab, long_context, cfg.seq_len,
-                                     train_span[1] - train_span[0])
                 if cfg.learning_rate is None:
                     cfg = replace(cfg, learning_rate=defaults.learning_rate(model_cfg.units))
                 log(f"Network: {model_cfg.describe()}; dropout {model_cfg.dropout:g}, "
@@ -267,12 +260,15 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         # The average weights are swapped in to validate and to be saved (SwapEMAWeights
         # comes before the checkpoint), and out again to train.
         averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if net.optimizer.use_ema else []
+        # Patience in updates (defaults.patience), at least one epoch and cfg.patience epochs;
+        # a resumed model keeps its context's (its windows start at line starts).
+        lr_wait, stop_wait = defaults.patience(long_context or bool(previous and cfg.line_windows))
         callbacks = [progress, diverged, *averaging, checkpoint,
                      keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
-                                                       patience=_patience(1, LR_PATIENCE_UPDATES, steps),
+                                                       patience=_patience(1, lr_wait, steps),
                                                        min_lr=cfg.learning_rate / 32, verbose=0),
                      keras.callbacks.EarlyStopping(
-                         "val_loss", patience=_patience(cfg.patience, STOP_PATIENCE_UPDATES, steps))]
+                         "val_loss", patience=_patience(cfg.patience, stop_wait, steps))]
         budget = None
         fit_tokens = _fit_tokens(cfg)
         if deadline is not None:
@@ -390,12 +386,14 @@ def _fit_mixture(model_dir: Path, ngram, valid: data.TokenFile, span: tuple[int,
     return fitted, reading
 
 
-def _resolve_precision(cfg: TrainConfig, facts: hardware.Facts, log: Callable[[str], None]) -> TrainConfig:
-    """`auto` becomes what the hardware runs fastest; one line says which and why."""
+def _resolve_precision(cfg: TrainConfig, facts: hardware.Facts, units: int,
+                       log: Callable[[str], None]) -> TrainConfig:
+    """`auto` becomes what the hardware runs fastest for a network of `units`; one line
+    says which and why."""
     if cfg.precision != "auto":
         log(f"Arithmetic: {cfg.precision} (as asked)")
         return cfg
-    choice = hardware.choose_precision(facts)
+    choice = hardware.choose_precision(facts, units)
     log(f"Arithmetic: {choice.precision}, because {choice.reason}")
     return replace(cfg, precision=choice.precision)
 
@@ -468,7 +466,8 @@ def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
     if unroll is None:
         unroll = (cfg.seq_len or defaults.SHORT_WINDOW) <= UNROLL_MAX and not gpu
     if cfg.precision == "auto":
-        cfg = replace(cfg, precision=hardware.choose_precision(hardware.training_facts()).precision)
+        facts = hardware.training_facts()
+        cfg = replace(cfg, precision=hardware.choose_precision(facts, model_cfg.units).precision)
     if cfg.sampled_softmax is None:
         cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(model_cfg.vocab_size))
     if cfg.learning_rate is None:

@@ -34,6 +34,14 @@ def test_a_gpu_decides_whatever_the_cpu(gpus, precision):
     assert choose_precision(Facts("Xeon", LAPTOP, gpus)).precision == precision
 
 
+@pytest.mark.parametrize("flags", [AMX, ZEN4])
+def test_a_narrow_network_trains_in_float32_even_where_bfloat16_is_native(flags):
+    narrow = choose_precision(Facts("Xeon", flags), units=128)
+    assert narrow.precision == "float32" and "128 units" in narrow.reason
+    assert choose_precision(Facts("Xeon", flags), units=256).precision == "mixed_bfloat16"
+    assert choose_precision(Facts("Xeon", flags, ((8, 0),)), units=128).precision == "mixed_bfloat16"
+
+
 def test_this_machines_facts_are_read():
     facts = cpu_facts()
     assert isinstance(facts.cpu_flags, frozenset)
@@ -60,5 +68,6 @@ def test_a_gpu_gets_layers_that_keras_runs_on_cudnn():
 def test_training_records_the_arithmetic_auto_chose(model_dir):
     from nextword import artifact
 
-    recorded = artifact.read_config(model_dir)["training"]["precision"]
-    assert recorded == choose_precision(cpu_facts()).precision  # never "auto" in a model
+    config = artifact.read_config(model_dir)
+    recorded, units = config["training"]["precision"], config["model"]["units"]
+    assert recorded == choose_precision(cpu_facts(), units).precision  # never "auto" in a model
