@@ -83,7 +83,7 @@ def _training(name: str):
                    "[default: 20, or as many as --time-budget allows]")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=None,
               help="Adam learning rate (halved when validation stalls). [default: 3e-3 at 512 "
-                   "units, inversely proportional to the width, at most 0.02]")
+                   "units, inversely proportional to the width, at most 0.012]")
 @click.option("--time-budget", default=None, metavar="DURATION",
               help="Stop when this much time is spent (e.g. 90s, 10m, 1h) and keep the best model.")
 @click.option("--seed", type=int, default=_training("seed"), show_default=True, help="Random seed.")

@@ -75,7 +75,7 @@ def test_defaults_follow_the_corpus():
     assert defaults.embedding_size(8173) == 256 and defaults.embedding_size(10**6) == 256
     assert defaults.embedding_size(249) == defaults.embedding_size(2) == 64
     assert defaults.units(256) == 512 and defaults.learning_rate(512) == 3e-3
-    assert defaults.learning_rate(128) == 0.012 and defaults.learning_rate(32) == 0.02
+    assert defaults.learning_rate(128) == 0.012 and defaults.learning_rate(32) == 0.012
     assert defaults.long_context(249) and not defaults.long_context(8173)
 
 
