@@ -145,7 +145,8 @@ def main() -> None:
         padded[row, :len(ids)] = ids  # right-padded: the answer's logits are at len - 1
     last = np.array([len(ids) - 1 for ids in contexts])
     print(f"{tokens.count:,} tokens, vocabulary {tok.get_vocab_size()}, gaps {lo}-{hi}, "
-          f"chance {1 / len(longrange.COUNTRIES):.0%}; {net.count_params():,} parameters", flush=True)
+          f"chance {1 / len(longrange.COUNTRIES):.0%}; {net.count_params():,} parameters, "
+          f"{net.dtype_policy.name}", flush=True)
     started = time.monotonic()
 
     class Probe(keras.callbacks.Callback):

@@ -112,10 +112,13 @@ class Progress(keras.callbacks.Callback):
 
 
 def _learning_rate(model) -> float | None:
-    try:
-        return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
-    except (AttributeError, TypeError, ValueError):  # no optimizer, or a schedule
+    """The optimizer's fixed learning rate; None without one, or for a schedule (whose
+    value changes by design)."""
+    optimizer = getattr(model, "optimizer", None)
+    rate = getattr(optimizer, "_learning_rate", None)
+    if rate is None or isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
         return None
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -72,7 +72,8 @@ def _training(name: str):
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_training("precision"),
               show_default=True, help="Arithmetic of training (weights stay float32). auto: "
                                       "mixed_bfloat16 where the hardware runs it natively (a CPU with "
-                                      "AVX-512 BF16 or AMX, a GPU of compute capability 8.0+), else float32.")
+                                      "AVX-512 BF16 or AMX, for 256 units or more; a GPU of compute "
+                                      "capability 8.0+), else float32.")
 @click.option("--weight-average/--last-weights", default=_training("weight_average"), show_default=True,
               help="Validate and keep a moving average of the weights over about half an epoch, "
                    "or the weights as last updated.")

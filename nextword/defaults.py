@@ -73,10 +73,10 @@ def long_context(vocab: int) -> bool:
     return vocab <= LONG_CONTEXT_VOCAB
 
 
-def patience(long_context: bool) -> tuple[int, int]:
+def patience(long: bool) -> tuple[int, int]:
     """(updates before the learning rate is halved, updates before training stops) without
-    a better validation."""
-    return LONG_PATIENCE if long_context else SHORT_PATIENCE
+    a better validation, in long context (`long`) or short."""
+    return LONG_PATIENCE if long else SHORT_PATIENCE
 
 
 def dropout(train_tokens: int, parameters: int) -> float:

@@ -121,3 +121,14 @@ def test_line_windows_start_at_line_starts_and_cover_every_token(tmp_path):
     for row_x, row_y in zip(x, y, strict=True):
         at = next(s for s in starts if np.array_equal(ids[s:s + seq], row_x))
         assert np.array_equal(ids[at + 1:at + seq + 1], row_y)  # the target is shifted by one
+
+
+def test_long_context_waits_longer_on_a_stalled_validation():
+    from nextword.train import _patience
+
+    # WikiText-2's validation split: 95 updates an epoch, 8,173 words -> 1 and 3 epochs.
+    assert _patience(8173, 3, 95) == (1, 3)
+    # Issue 14's passages: 118 updates an epoch at 32 x 100, 249 words -> 3 and 5 epochs.
+    assert _patience(249, 3, 118) == (3, 5)
+    # Short epochs wait longer; never less than one epoch, or than the patience given.
+    assert _patience(249, 3, 20) == (15, 30) and _patience(8173, 8, 400) == (1, 8)
