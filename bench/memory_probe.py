@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--attention-heads", type=int, default=ModelConfig.attention_heads)
     parser.add_argument("--chrono", type=int, default=ModelConfig.chrono,
                         help="chrono initialisation of the LSTM's gates for N steps (0 = Keras')")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights and the window order")
     parser.add_argument("--thin", type=float, default=0.0, help="share of windows thinned")
     parser.add_argument("--drop-sentences", type=float, default=0.0,
                         help="share of windows whose sentences are dropped at random")
@@ -111,7 +112,8 @@ def main() -> None:
     tok = tokenizer.train([corpus.read_text(encoding="utf-8")], 20000, 2)
     tokens = data.encode_files(tok, [corpus], work / "corpus.bin")
     cfg = TrainConfig(seq_len=args.seq_len, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                      precision=args.precision, sampled_softmax=0, weight_average=False)
+                      precision=args.precision, sampled_softmax=0, weight_average=False, seed=args.seed)
+    keras.utils.set_random_seed(args.seed)
     model_cfg = ModelConfig(vocab_size=tok.get_vocab_size(), units=args.units,
                             embedding_dim=args.embedding_dim, dropout=args.dropout, tied=not args.untied,
                             attention=args.attention, attention_span=args.seq_len,
@@ -126,11 +128,12 @@ def main() -> None:
             share, shorten = args.thin, thinned(text_ids, args.seq_len)
         spec = tf.TensorSpec((args.batch_size, args.seq_len), tf.int32)
         dataset = tf.data.Dataset.from_generator(
-            lambda: shortened_batches(text_ids, args.seq_len, args.batch_size, share, 0, shorten),
+            lambda: shortened_batches(text_ids, args.seq_len, args.batch_size, share, args.seed, shorten),
             output_signature=(spec, spec)).prefetch(4)
     else:
         starts = data.line_windows(tokens, args.seq_len, 0, tokens.count) if args.line_windows else None
-        dataset, _ = data.train_dataset(tokens, args.seq_len, args.batch_size, 0, tokens.count, 0, starts)
+        dataset, _ = data.train_dataset(tokens, args.seq_len, args.batch_size, 0, tokens.count, args.seed,
+                                        starts)
     net = training.new_model(model_cfg, cfg, steps_per_epoch=1000)
 
     held_out = list(longrange.passages(200, lo, hi, seed=1000 + lo))
@@ -142,7 +145,8 @@ def main() -> None:
         padded[row, :len(ids)] = ids  # right-padded: the answer's logits are at len - 1
     last = np.array([len(ids) - 1 for ids in contexts])
     print(f"{tokens.count:,} tokens, vocabulary {tok.get_vocab_size()}, gaps {lo}-{hi}, "
-          f"chance {1 / len(longrange.COUNTRIES):.0%}; {net.count_params():,} parameters", flush=True)
+          f"chance {1 / len(longrange.COUNTRIES):.0%}; {net.count_params():,} parameters, "
+          f"{net.dtype_policy.name}", flush=True)
     started = time.monotonic()
 
     class Probe(keras.callbacks.Callback):

@@ -158,7 +158,7 @@ def main() -> None:
     args = parser.parse_args()
     names = args.configs.split(",")
     facts = hardware.training_facts()
-    choice = hardware.choose_precision(facts)
+    choice = hardware.choose_precision(facts, UNITS)
     print(f"CPU: {facts.cpu_model or '?'}; native bfloat16: {facts.cpu_bf16 or 'no'}; "
           f"GPUs: {len(facts.gpus)}; --precision auto picks {choice.precision} ({choice.reason})")
     with tempfile.TemporaryDirectory() as tmp:

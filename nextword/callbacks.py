@@ -23,7 +23,8 @@ def format_duration(seconds: float) -> str:
 
 class Progress(keras.callbacks.Callback):
     """Tokens/s, loss and ETA: one rewritten line on a terminal, a line a minute otherwise,
-    and a line per epoch with the validation perplexity."""
+    a line per epoch with the validation perplexity, and one when the learning rate changes
+    (ReduceLROnPlateau halves it after the epoch line)."""
 
     def __init__(self, tokens_per_step: int, steps_per_epoch: int, epochs: int | None,
                  deadline: float | None, stream: TextIO | None = None):
@@ -37,6 +38,7 @@ class Progress(keras.callbacks.Callback):
         self.train_seconds = 0.0
         self.train_steps = 0
         self._last_print = 0.0
+        self._learning_rate = None
 
     @property
     def tokens_per_second(self) -> float | None:
@@ -47,6 +49,10 @@ class Progress(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
         self._step_start = None
+        rate = _learning_rate(self.model)
+        if self._learning_rate is not None and rate is not None and rate != self._learning_rate:
+            self._write(f"learning rate {rate:.3g} (was {self._learning_rate:.3g}: validation stalled)\n")
+        self._learning_rate = rate
 
     def on_train_batch_begin(self, batch, logs=None):
         self._step_start = time.monotonic()
@@ -103,6 +109,16 @@ class Progress(keras.callbacks.Callback):
         self._write(("\r\033[K" if self.tty else "")
                     + f"epoch {self._of(epoch)}: loss {logs.get('loss', float('nan')):.3f}  "
                       f"{ppl}  {rate or 0:,.0f} tok/s\n")
+
+
+def _learning_rate(model) -> float | None:
+    """The optimizer's fixed learning rate; None without one, or for a schedule (whose
+    value changes by design)."""
+    optimizer = getattr(model, "optimizer", None)
+    rate = getattr(optimizer, "_learning_rate", None)
+    if rate is None or isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        return None
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
 class TimeBudget(keras.callbacks.Callback):

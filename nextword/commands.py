@@ -72,7 +72,8 @@ def _training(name: str):
 @click.option("--precision", type=click.Choice(PRECISIONS), default=_training("precision"),
               show_default=True, help="Arithmetic of training (weights stay float32). auto: "
                                       "mixed_bfloat16 where the hardware runs it natively (a CPU with "
-                                      "AVX-512 BF16 or AMX, a GPU of compute capability 8.0+), else float32.")
+                                      "AVX-512 BF16 or AMX, for 256 units or more; a GPU of compute "
+                                      "capability 8.0+), else float32.")
 @click.option("--weight-average/--last-weights", default=_training("weight_average"), show_default=True,
               help="Validate and keep a moving average of the weights over about half an epoch, "
                    "or the weights as last updated.")
@@ -83,7 +84,7 @@ def _training(name: str):
                    "[default: 20, or as many as --time-budget allows]")
 @click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=None,
               help="Adam learning rate (halved when validation stalls). [default: 3e-3 at 512 "
-                   "units, inversely proportional to the width, at most 0.02]")
+                   "units, inversely proportional to the width, at most 0.012]")
 @click.option("--time-budget", default=None, metavar="DURATION",
               help="Stop when this much time is spent (e.g. 90s, 10m, 1h) and keep the best model.")
 @click.option("--seed", type=int, default=_training("seed"), show_default=True, help="Random seed.")

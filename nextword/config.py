@@ -125,7 +125,8 @@ class TrainConfig:
     # epoch (see train.average_momentum) instead of the weights as last updated.
     weight_average: bool = True
     # A Keras dtype policy, float32 or mixed_bfloat16; "auto" (resolved before training,
-    # and saved resolved) picks bfloat16 only where the hardware runs it natively.
+    # and saved resolved) picks bfloat16 only where the hardware runs it natively (on a
+    # CPU, for networks of hardware.MIN_BF16_CPU_UNITS or more).
     precision: str = "auto"
     # Training and validation windows start at line starts where lines allow it
     # (data.line_windows), as a text the engine reads does; False: consecutive windows.

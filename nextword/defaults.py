@@ -16,7 +16,7 @@ import math
 
 # The measured default network (WikiText-2, 8,173 words): 256-wide embedding, 512 units.
 MAX_EMBEDDING, MIN_EMBEDDING = 256, 64
-BASE_UNITS, BASE_LEARNING_RATE, MAX_LEARNING_RATE = 512, 3e-3, 0.02
+BASE_UNITS, BASE_LEARNING_RATE, MAX_LEARNING_RATE = 512, 3e-3, 0.012
 # At most this many words: long windows at line starts, with an attention over them.
 LONG_CONTEXT_VOCAB = 2000
 SHORT_WINDOW, LONG_WINDOW = 35, 100
@@ -25,6 +25,15 @@ LONG_BATCH = 32  # 3,200 tokens an update (64 x 35 is 2,240); twice the updates 
 # bfloat16), trained at half the speed (16,600 against 33,900 tokens/s on issue 14's
 # passages, Intel Xeon with AMX forced to float32).
 LONG_ATTENTION = 64
+# Patience, in updates (the length of an epoch is the corpus's): the learning rate is
+# halved after about this many updates without a better validation, training stops after
+# about this many. Short context: one epoch and three on WikiText-2 (95 updates an epoch),
+# as measured there. Long context waits longer: a link across a window forms over several
+# hundred updates in which the validation average barely moves, and halving the rate
+# during them delays it (issue 14's passages: the link formed at about 950 updates at a
+# constant 0.012, bench/memory_probe.py; the 4-minute run halved the rate twice, to 3e-3,
+# and formed it between 1,060 and 1,650).
+SHORT_PATIENCE, LONG_PATIENCE = (100, 300), (300, 600)
 
 
 def embedding_size(vocab: int) -> int:
@@ -43,9 +52,12 @@ def units(embedding_dim: int) -> int:
 
 def learning_rate(units: int) -> float:
     """Adam's step, inversely proportional to the width (as muP prescribes for hidden
-    layers) up to 0.02: 3e-3 at 512 units (measured on WikiText-2), 0.012 at 128, where
-    3e-3 left a long-range link unlearned after 900 updates and 0.01 after 1,350 in four
-    minutes (issue 14: bench/memory_probe.py, bench/memory_curve.py)."""
+    layers): 3e-3 at 512 units (measured on WikiText-2), 0.012 at 128, where 3e-3 left a
+    long-range link unlearned after 900 updates and 0.01 after 1,350 in four minutes
+    (issue 14: bench/memory_probe.py, bench/memory_curve.py). No more than that for
+    narrower networks (which the defaults never build; 128 is the narrowest): at 0.02 the
+    link formed later, at ~1,300 updates against ~950 for 128 units (memory_probe, batch
+    32) and at epoch 16 against 10 for 64 (tests/test_longrange.py's network)."""
     return round(min(MAX_LEARNING_RATE, BASE_LEARNING_RATE * BASE_UNITS / units), 6)
 
 
@@ -59,6 +71,12 @@ def long_context(vocab: int) -> bool:
     words, 45,000 tokens/s against 7,000) whose words are learned in a few epochs, so
     the updates left go to what only long windows teach: issue 14's passages."""
     return vocab <= LONG_CONTEXT_VOCAB
+
+
+def patience(long: bool) -> tuple[int, int]:
+    """(updates before the learning rate is halved, updates before training stops) without
+    a better validation, in long context (`long`) or short."""
+    return LONG_PATIENCE if long else SHORT_PATIENCE
 
 
 def dropout(train_tokens: int, parameters: int) -> float:

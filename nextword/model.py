@@ -159,8 +159,8 @@ def build(cfg: ModelConfig, sampled: int = 0, precision: str = "float32",
           unroll: bool = False) -> LanguageModel:
     """The network of `cfg`, its weights created. `precision` is a Keras dtype policy:
     "float32", or "mixed_bfloat16" (bfloat16 arithmetic on float32 weights: faster on CPUs
-    with AVX-512 BF16 or AMX, and on recent GPUs). `unroll`: for fixed windows of modest
-    length (train.UNROLL_MAX tokens)."""
+    with AVX-512 BF16 or AMX for networks of 256 units or more, and on recent GPUs).
+    `unroll`: for fixed windows of modest length (train.UNROLL_MAX tokens)."""
     model = LanguageModel(cfg.vocab_size, cfg.embedding_dim, cfg.units, cfg.layers, cfg.dropout,
                           cfg.projection_dim, cfg.tied, sampled, unroll, cfg.attention,
                           cfg.attention_span, cfg.attention_heads, cfg.chrono, name="nextword_lstm",

@@ -39,13 +39,6 @@ from .predictors.ngram import KneserNey
 UNROLL_MAX = 100  # longest window whose LSTM steps are unrolled into one graph
 EPOCHS = 20  # the most epochs without a time budget (with one, the budget is the limit)
 UNLIMITED = 10**6
-# Patience is counted in updates, not epochs, whose length is the corpus's: the learning rate
-# is halved after about this many updates without a better validation, and training stops
-# after about this many (at least one epoch, and `TrainConfig.patience` epochs). On
-# WikiText-2's validation split (95 updates an epoch) and issue 14's passages (118 at
-# 32 x 100) that is one epoch and three, as before; corpora with shorter epochs wait longer.
-LR_PATIENCE_UPDATES = 100
-STOP_PATIENCE_UPDATES = 300
 
 
 class TrainingInterrupted(NextwordError):
@@ -185,21 +178,22 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         ngram = _count_ngram(tokens, train_span, vocab, log) if chief else None
 
         facts = hardware.training_facts()
-        if previous is None:
-            cfg = _resolve_precision(cfg, facts, log)
+        if previous is None:  # the arithmetic depends on the network's width
+            model_cfg = _network(model_options, vocab, long_context, cfg.seq_len,
+                                 train_span[1] - train_span[0])
+            cfg = _resolve_precision(cfg, facts, model_cfg.units, log)
+        else:
+            model_cfg = previous["_model"]
         if cfg.sampled_softmax is None:
             cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(vocab))
         keras.utils.set_random_seed(cfg.seed)
         with dist.scope():
             if previous is not None:
-                model_cfg = previous["_model"]
                 net = _load_keras(model_dir)
                 # The saved model keeps its arithmetic and optimizer: record what is used.
                 cfg = replace(cfg, precision=net.dtype_policy.name,
                               weight_average=bool(net.optimizer.use_ema), sampled_softmax=net.sampled)
             else:
-                model_cfg = _network(model_options, vocab, long_context, cfg.seq_len,
-                                     train_span[1] - train_span[0])
                 if cfg.learning_rate is None:
                     cfg = replace(cfg, learning_rate=defaults.learning_rate(model_cfg.units))
                 log(f"Network: {model_cfg.describe()}; dropout {model_cfg.dropout:g}, "
@@ -267,12 +261,11 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         # The average weights are swapped in to validate and to be saved (SwapEMAWeights
         # comes before the checkpoint), and out again to train.
         averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if net.optimizer.use_ema else []
+        lr_wait, stop_wait = _patience(vocab, cfg.patience, steps)
         callbacks = [progress, diverged, *averaging, checkpoint,
-                     keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5,
-                                                       patience=_patience(1, LR_PATIENCE_UPDATES, steps),
+                     keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=lr_wait,
                                                        min_lr=cfg.learning_rate / 32, verbose=0),
-                     keras.callbacks.EarlyStopping(
-                         "val_loss", patience=_patience(cfg.patience, STOP_PATIENCE_UPDATES, steps))]
+                     keras.callbacks.EarlyStopping("val_loss", patience=stop_wait)]
         budget = None
         fit_tokens = _fit_tokens(cfg)
         if deadline is not None:
@@ -390,12 +383,14 @@ def _fit_mixture(model_dir: Path, ngram, valid: data.TokenFile, span: tuple[int,
     return fitted, reading
 
 
-def _resolve_precision(cfg: TrainConfig, facts: hardware.Facts, log: Callable[[str], None]) -> TrainConfig:
-    """`auto` becomes what the hardware runs fastest; one line says which and why."""
+def _resolve_precision(cfg: TrainConfig, facts: hardware.Facts, units: int,
+                       log: Callable[[str], None]) -> TrainConfig:
+    """`auto` becomes what the hardware runs fastest for a network of `units`; one line
+    says which and why."""
     if cfg.precision != "auto":
         log(f"Arithmetic: {cfg.precision} (as asked)")
         return cfg
-    choice = hardware.choose_precision(facts)
+    choice = hardware.choose_precision(facts, units)
     log(f"Arithmetic: {choice.precision}, because {choice.reason}")
     return replace(cfg, precision=choice.precision)
 
@@ -468,7 +463,7 @@ def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
     if unroll is None:
         unroll = (cfg.seq_len or defaults.SHORT_WINDOW) <= UNROLL_MAX and not gpu
     if cfg.precision == "auto":
-        cfg = replace(cfg, precision=hardware.choose_precision(hardware.training_facts()).precision)
+        cfg = _resolve_precision(cfg, hardware.training_facts(), model_cfg.units, lambda _line: None)
     if cfg.sampled_softmax is None:
         cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(model_cfg.vocab_size))
     if cfg.learning_rate is None:
@@ -523,9 +518,13 @@ def _describe_options(options: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in options.items() if k != "attention_span")
 
 
-def _patience(epochs: int, updates: int, steps_per_epoch: int) -> int:
-    """Epochs to wait: at least `epochs`, and the whole epochs closest to `updates` updates."""
-    return max(epochs, round(updates / max(1, steps_per_epoch)))
+def _patience(vocab: int, stop_epochs: int, steps_per_epoch: int) -> tuple[int, int]:
+    """Epochs without a better validation before the learning rate is halved and before
+    training stops: the whole epochs closest to defaults.patience's updates for the
+    vocabulary's context (a resumed model's too), at least one and `stop_epochs`."""
+    lr_updates, stop_updates = defaults.patience(defaults.long_context(vocab))
+    steps = max(1, steps_per_epoch)
+    return max(1, round(lr_updates / steps)), max(stop_epochs, round(stop_updates / steps))
 
 
 def average_momentum(steps_per_epoch: int) -> float:

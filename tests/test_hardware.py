@@ -34,6 +34,14 @@ def test_a_gpu_decides_whatever_the_cpu(gpus, precision):
     assert choose_precision(Facts("Xeon", LAPTOP, gpus)).precision == precision
 
 
+@pytest.mark.parametrize("flags", [AMX, ZEN4])
+def test_a_narrow_network_trains_in_float32_even_where_bfloat16_is_native(flags):
+    narrow = choose_precision(Facts("Xeon", flags), units=128)
+    assert narrow.precision == "float32" and "128 units" in narrow.reason
+    assert choose_precision(Facts("Xeon", flags), units=256).precision == "mixed_bfloat16"
+    assert choose_precision(Facts("Xeon", flags, ((8, 0),)), units=128).precision == "mixed_bfloat16"
+
+
 def test_this_machines_facts_are_read():
     facts = cpu_facts()
     assert isinstance(facts.cpu_flags, frozenset)
@@ -60,5 +68,43 @@ def test_a_gpu_gets_layers_that_keras_runs_on_cudnn():
 def test_training_records_the_arithmetic_auto_chose(model_dir):
     from nextword import artifact
 
-    recorded = artifact.read_config(model_dir)["training"]["precision"]
-    assert recorded == choose_precision(cpu_facts()).precision  # never "auto" in a model
+    config = artifact.read_config(model_dir)
+    recorded, units = config["training"]["precision"], config["model"]["units"]
+    assert recorded == choose_precision(cpu_facts(), units).precision  # never "auto" in a model
+
+
+def _train_tiny(tmp_path, precision, log):
+    from nextword.config import TrainConfig
+    from nextword.train import train
+
+    from .conftest import TINY_MODEL, write_structured_corpus
+
+    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=300)
+    cfg = TrainConfig(epochs=1, seq_len=20, batch_size=16, learning_rate=0.01, seed=1,
+                      line_windows=False, precision=precision)
+    train([str(corpus)], tmp_path / "m", cfg, TINY_MODEL, log=log)
+    return tmp_path / "m"
+
+
+def test_auto_on_an_amx_cpu_trains_a_narrow_network_in_float32(tmp_path, monkeypatch):
+    from nextword import artifact, hardware
+
+    monkeypatch.setattr(hardware, "training_facts", lambda: Facts("Xeon", AMX))
+    lines = []
+    model = _train_tiny(tmp_path, "auto", lines.append)
+    arithmetic = [line for line in lines if line.startswith("Arithmetic:")]
+    assert arithmetic == ["Arithmetic: float32, because Xeon has AMX (native bfloat16), but a network "
+                          "of 32 units trains faster in float32 (bfloat16 from 256)"]
+    assert artifact.read_config(model)["training"]["precision"] == "float32"
+
+
+def test_a_network_trained_in_bfloat16_is_saved_and_read_like_any_other(tmp_path):
+    from nextword import artifact
+    from nextword.predictors.lstm import Engine
+
+    from .test_engine import keras_next_probs
+
+    model = _train_tiny(tmp_path, "mixed_bfloat16", lambda _m: None)
+    assert artifact.read_config(model)["training"]["precision"] == "mixed_bfloat16"
+    engine, ids = Engine.load(model), [1, 5, 9, 4, 7, 3]
+    assert abs(engine.distribution(ids) - keras_next_probs(model, ids)).max() <= 1e-4

@@ -75,7 +75,7 @@ def test_defaults_follow_the_corpus():
     assert defaults.embedding_size(8173) == 256 and defaults.embedding_size(10**6) == 256
     assert defaults.embedding_size(249) == defaults.embedding_size(2) == 64
     assert defaults.units(256) == 512 and defaults.learning_rate(512) == 3e-3
-    assert defaults.learning_rate(128) == 0.012 and defaults.learning_rate(32) == 0.02
+    assert defaults.learning_rate(128) == 0.012 and defaults.learning_rate(32) == 0.012
     assert defaults.long_context(249) and not defaults.long_context(8173)
 
 
@@ -121,3 +121,14 @@ def test_line_windows_start_at_line_starts_and_cover_every_token(tmp_path):
     for row_x, row_y in zip(x, y, strict=True):
         at = next(s for s in starts if np.array_equal(ids[s:s + seq], row_x))
         assert np.array_equal(ids[at + 1:at + seq + 1], row_y)  # the target is shifted by one
+
+
+def test_long_context_waits_longer_on_a_stalled_validation():
+    from nextword.train import _patience
+
+    # WikiText-2's validation split: 95 updates an epoch, 8,173 words -> 1 and 3 epochs.
+    assert _patience(8173, 3, 95) == (1, 3)
+    # Issue 14's passages: 118 updates an epoch at 32 x 100, 249 words -> 3 and 5 epochs.
+    assert _patience(249, 3, 118) == (3, 5)
+    # Short epochs wait longer; never less than one epoch, or than the patience given.
+    assert _patience(249, 3, 20) == (15, 30) and _patience(8173, 8, 400) == (1, 8)

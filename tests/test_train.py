@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
 import sys
 import time
 
+import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from nextword import artifact
+from nextword.callbacks import Progress
 from nextword.cli import cli
 
 from .conftest import write_structured_corpus
@@ -184,3 +187,23 @@ def test_stop_reason_reports_the_epoch_limit(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert "stopped by epochs" in result.stdout
     assert artifact.summary(artifact.read_config(tmp_path / "m")).stopped_because == "epochs"
+
+
+def test_progress_says_when_the_learning_rate_is_halved():
+    net = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    net.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+    stream = io.StringIO()
+    progress = Progress(10, 5, None, None, stream=stream)
+    halve = keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=1, verbose=0)
+    for callback in (progress, halve):
+        callback.set_model(net)
+    halve.on_train_begin()
+    for epoch, val_loss in enumerate([1.0, 1.1, 1.2]):  # no better validation after the first
+        progress.on_epoch_begin(epoch)
+        progress.on_epoch_end(epoch, {"loss": 1.0, "val_loss": val_loss})
+        halve.on_epoch_end(epoch, {"val_loss": val_loss})
+    progress.on_epoch_begin(3)
+    lines = stream.getvalue().splitlines()
+    assert [line for line in lines if line.startswith("learning rate")] == [
+        "learning rate 0.005 (was 0.01: validation stalled)",
+        "learning rate 0.0025 (was 0.005: validation stalled)"]
