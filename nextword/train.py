@@ -131,14 +131,17 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
             tok = tokenizer.train(cases.tee(text), cfg.vocab_size, cfg.min_count)
             display = cases.display_forms(tok.get_vocab())
         vocab = tok.get_vocab_size()
-        long_context = previous is None and defaults.long_context(vocab)
-        cfg = _resolve_windows(cfg, long_context, previous, auto_batch)
 
         stats = corpus.DecodeStats()
         counts = np.zeros(vocab, dtype=np.int64)
         tokens = data.encode_files(tok, files, work / "corpus.bin", stats, counts, _share(cfg, 0.1))
         if tokens.count == 0:
             raise CorpusError(f"{_describe(files)}: no text to train on (empty corpus)")
+        # A small vocabulary in lines long enough: long context (a resumed model keeps its
+        # windows, but waits as long as its text's context does).
+        long = defaults.long_context(vocab, tokens.count / max(1, int(counts[tokenizer.EOL_ID])))
+        long_context = previous is None and long
+        cfg = _resolve_windows(cfg, long_context, previous, auto_batch)
         if not tokens.complete:
             log(f"Note: the time budget leaves time to read only the first {tokens.count:,} tokens "
                 f"of the corpus")
@@ -261,7 +264,7 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         # The average weights are swapped in to validate and to be saved (SwapEMAWeights
         # comes before the checkpoint), and out again to train.
         averaging = [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if net.optimizer.use_ema else []
-        lr_wait, stop_wait = _patience(vocab, cfg.patience, steps)
+        lr_wait, stop_wait = _patience(long, cfg.patience, steps)
         callbacks = [progress, diverged, *averaging, checkpoint,
                      keras.callbacks.ReduceLROnPlateau("val_loss", factor=0.5, patience=lr_wait,
                                                        min_lr=cfg.learning_rate / 32, verbose=0),
@@ -479,7 +482,7 @@ def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
 def _resolve_windows(cfg: TrainConfig, long_context: bool, previous: dict | None,
                      auto_batch: bool) -> TrainConfig:
     """The window length and placement, and the learning rate, where not given: those the
-    resumed model was trained with, else by the vocabulary (defaults.long_context; the
+    resumed model was trained with, else by the text (defaults.long_context; the
     learning rate waits for the network's width). Long windows come in smaller batches
     (`auto_batch`: the batch size was not given)."""
     if previous is not None:
@@ -518,11 +521,11 @@ def _describe_options(options: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in options.items() if k != "attention_span")
 
 
-def _patience(vocab: int, stop_epochs: int, steps_per_epoch: int) -> tuple[int, int]:
+def _patience(long: bool, stop_epochs: int, steps_per_epoch: int) -> tuple[int, int]:
     """Epochs without a better validation before the learning rate is halved and before
-    training stops: the whole epochs closest to defaults.patience's updates for the
-    vocabulary's context (a resumed model's too), at least one and `stop_epochs`."""
-    lr_updates, stop_updates = defaults.patience(defaults.long_context(vocab))
+    training stops: the whole epochs closest to defaults.patience's updates in long
+    context or short, at least one and `stop_epochs`."""
+    lr_updates, stop_updates = defaults.patience(long)
     steps = max(1, steps_per_epoch)
     return max(1, round(lr_updates / steps)), max(stop_epochs, round(stop_updates / steps))
 

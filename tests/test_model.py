@@ -76,7 +76,8 @@ def test_defaults_follow_the_corpus():
     assert defaults.embedding_size(249) == defaults.embedding_size(2) == 64
     assert defaults.units(256) == 512 and defaults.learning_rate(512) == 3e-3
     assert defaults.learning_rate(128) == 0.012 and defaults.learning_rate(32) == 0.012
-    assert defaults.long_context(249) and not defaults.long_context(8173)
+    assert defaults.long_context(249, 75) and not defaults.long_context(8173, 75)
+    assert not defaults.long_context(249, 7)  # short lines: windows at line starts overlap
 
 
 def test_chrono_initialisation_spreads_the_forget_biases():
@@ -126,9 +127,9 @@ def test_line_windows_start_at_line_starts_and_cover_every_token(tmp_path):
 def test_long_context_waits_longer_on_a_stalled_validation():
     from nextword.train import _patience
 
-    # WikiText-2's validation split: 95 updates an epoch, 8,173 words -> 1 and 3 epochs.
-    assert _patience(8173, 3, 95) == (1, 3)
-    # Issue 14's passages: 118 updates an epoch at 32 x 100, 249 words -> 3 and 5 epochs.
-    assert _patience(249, 3, 118) == (3, 5)
+    # WikiText-2's validation split: 95 updates an epoch, short context -> 1 and 3 epochs.
+    assert _patience(False, 3, 95) == (1, 3)
+    # Issue 14's passages: 118 updates an epoch at 32 x 100, long context -> 3 and 5 epochs.
+    assert _patience(True, 3, 118) == (3, 5)
     # Short epochs wait longer; never less than one epoch, or than the patience given.
-    assert _patience(249, 3, 20) == (15, 30) and _patience(8173, 8, 400) == (1, 8)
+    assert _patience(True, 3, 20) == (15, 30) and _patience(False, 8, 400) == (1, 8)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from corpora import longrange
 from nextword import artifact
 from nextword.callbacks import Progress
 from nextword.cli import cli
@@ -145,11 +146,14 @@ def test_resume_continues_from_the_saved_model(model_copy, trained, structured_c
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_the_best_model_and_says_how_to_resume(tmp_path):
-    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=3000)
+    # Text whose validation keeps improving for many epochs (the long-range link, in long
+    # context's patience), so early stopping cannot end training before the signal.
+    corpus = tmp_path / "c.txt"
+    longrange.write(str(corpus), 1000, 30, 60)
     model = tmp_path / "m"
     proc = subprocess.Popen(
         [sys.executable, "-m", "nextword", "train", str(corpus), "-m", str(model), "--epochs", "500",
-         "--units", "16", "--embedding-dim", "8", "--batch-size", "8", "--seq-len", "10"],
+         "--units", "16", "--embedding-dim", "8", "--batch-size", "8"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (model / "config.json").exists() and time.monotonic() < deadline:
