@@ -45,7 +45,7 @@ def _training(name: str):
 @click.option("--attention", type=click.IntRange(0), default=None,
               help="Width of the attention over the LSTM's outputs in the window (0 = none): "
                    "what lets the network use a word many steps back. [default: 64 with long "
-                   "context (a vocabulary of at most 2,000 words), else 0]")
+                   "context (at most 2,000 words, in lines of 25 tokens or more), else 0]")
 @click.option("--attention-heads", type=click.IntRange(1), default=_model("attention_heads"),
               show_default=True, help="Heads the attention is split into, each reading on its own.")
 @click.option("--chrono", type=click.IntRange(0), default=None,

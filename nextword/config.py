@@ -34,7 +34,7 @@ class ModelConfig:
     # layer's outputs at the previous `attention_span` positions (its own included); 0 = none.
     # Issue 14: with it, 100-token windows at line starts and chrono initialisation, a
     # 128-unit network learns a fact 30-60 words back in four minutes; training sets it
-    # (64, one head) for a small vocabulary (defaults.long_context).
+    # (64, one head) for a small vocabulary in long lines (defaults.long_context).
     attention: int = 0
     # Positions the attention reads: training sets it to its window (seq_len), so that the
     # engine reads as the network was trained.
@@ -104,7 +104,7 @@ class ModelConfig:
 class TrainConfig:
     """How a model was (or is to be) trained."""
 
-    # None: by the vocabulary (defaults.long_context), 100 or 35; resolved and saved.
+    # None: by the text (defaults.long_context), 100 or 35; resolved and saved.
     seq_len: int | None = None
     batch_size: int = 64
     # None: 20, or as many as the time budget allows (resolved before training and saved).

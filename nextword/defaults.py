@@ -6,8 +6,9 @@ the resolved values in config.json, so a model directory never depends on these 
 The vocabulary decides most: a text with a small vocabulary gets a small network, which
 trains several times faster, learns its words' statistics in a few epochs and so can spend
 its updates on long windows that start where lines start, with an attention over them
-(`long_context`); a text with a large vocabulary keeps the 512-unit network and the short
-windows that won on WikiText-2 in ten minutes, where every update counts.
+(`long_context`, if its lines are long enough); a text with a large vocabulary keeps the
+512-unit network and the short windows that won on WikiText-2 in ten minutes, where every
+update counts.
 """
 
 from __future__ import annotations

@@ -181,14 +181,12 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
         ngram = _count_ngram(tokens, train_span, vocab, log) if chief else None
 
         facts = hardware.training_facts()
-        if previous is None:  # the arithmetic depends on the network's width
+        if previous is None:  # the arithmetic and the learning rate depend on the network
             model_cfg = _network(model_options, vocab, long_context, cfg.seq_len,
                                  train_span[1] - train_span[0])
-            cfg = _resolve_precision(cfg, facts, model_cfg.units, log)
+            cfg = _settle(cfg, model_cfg, facts, log)
         else:
             model_cfg = previous["_model"]
-        if cfg.sampled_softmax is None:
-            cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(vocab))
         keras.utils.set_random_seed(cfg.seed)
         with dist.scope():
             if previous is not None:
@@ -197,8 +195,6 @@ def _train(corpus_args, model_dir: Path, cfg: TrainConfig, model_options, valid_
                 cfg = replace(cfg, precision=net.dtype_policy.name,
                               weight_average=bool(net.optimizer.use_ema), sampled_softmax=net.sampled)
             else:
-                if cfg.learning_rate is None:
-                    cfg = replace(cfg, learning_rate=defaults.learning_rate(model_cfg.units))
                 log(f"Network: {model_cfg.describe()}; dropout {model_cfg.dropout:g}, "
                     f"learning rate {cfg.learning_rate:g}"
                     + ("; long context: windows of "
@@ -386,6 +382,18 @@ def _fit_mixture(model_dir: Path, ngram, valid: data.TokenFile, span: tuple[int,
     return fitted, reading
 
 
+def _settle(cfg: TrainConfig, model_cfg: ModelConfig, facts: hardware.Facts,
+            log: Callable[[str], None]) -> TrainConfig:
+    """The training settings that depend on the network, where not given: the arithmetic
+    (logged), the sampled softmax and the learning rate."""
+    cfg = _resolve_precision(cfg, facts, model_cfg.units, log)
+    if cfg.sampled_softmax is None:
+        cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(model_cfg.vocab_size))
+    if cfg.learning_rate is None:
+        cfg = replace(cfg, learning_rate=defaults.learning_rate(model_cfg.units))
+    return cfg
+
+
 def _resolve_precision(cfg: TrainConfig, facts: hardware.Facts, units: int,
                        log: Callable[[str], None]) -> TrainConfig:
     """`auto` becomes what the hardware runs fastest for a network of `units`; one line
@@ -465,12 +473,8 @@ def new_model(model_cfg: ModelConfig, cfg: TrainConfig, steps_per_epoch: int,
         gpu = bool(tf.config.list_logical_devices("GPU"))
     if unroll is None:
         unroll = (cfg.seq_len or defaults.SHORT_WINDOW) <= UNROLL_MAX and not gpu
-    if cfg.precision == "auto":
-        cfg = _resolve_precision(cfg, hardware.training_facts(), model_cfg.units, lambda _line: None)
-    if cfg.sampled_softmax is None:
-        cfg = replace(cfg, sampled_softmax=defaults.sampled_softmax(model_cfg.vocab_size))
-    if cfg.learning_rate is None:
-        cfg = replace(cfg, learning_rate=defaults.learning_rate(model_cfg.units))
+    facts = hardware.training_facts() if cfg.precision == "auto" else hardware.Facts()
+    cfg = _settle(cfg, model_cfg, facts, lambda _line: None)
     net = model_mod.build(model_cfg, sampled=cfg.sampled_softmax, precision=cfg.precision, unroll=unroll)
     # The loss is the model's own (compute_loss): sampled or exact softmax.
     net.compile(optimizer=keras.optimizers.Adam(
