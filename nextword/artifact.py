@@ -1,4 +1,4 @@
-"""Read, write and validate a model directory (the DESIGN.md contract).
+"""Read, write and validate a model directory (the contract in docs/model-format.md).
 
     config.json     format_version, "model" (ModelConfig), "training" (TrainConfig),
                     "summary" (Summary), "files" (each other file's "bytes" and "sha256":

@@ -396,8 +396,8 @@ def lsp(model_dir, k, user_db, stdio):
     The next word after a space, or the rest of the word at the cursor, from the document's
     text before the cursor. The client's initializationOptions (or settings) may set
     "model", "items", "languages" (languageIds, or "*"), "userDb" and "learn" (add what is
-    written in a document to the personal store when it is saved; off by default); see the
-    README for Neovim, Helix and Emacs.
+    written in a document to the personal store when it is saved; off by default); see
+    docs/editors.md for Neovim, Helix and Emacs.
     """
     from .cli import require_stdout
 

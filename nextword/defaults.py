@@ -101,5 +101,5 @@ def sampled_softmax(vocab: int) -> int:
     """Words sampled per step when none is given: 1,024 for a vocabulary of more than
     4,096 words, else the exact softmax (small outputs cost little). Measured on WikiText-2
     (8,173 words, ten minutes, Intel Xeon with AMX, bfloat16): 7,517 tokens/s and test
-    perplexity 128.1, against 4,645 and 134.5 exact (README: Training speed and quality)."""
+    perplexity 128.1, against 4,645 and 134.5 exact (docs/benchmarks.md)."""
     return 1024 if vocab > 4096 else 0

@@ -32,7 +32,7 @@ def make_strategy(name: str = "auto") -> tf.distribute.Strategy:
     if name == "multiworker":
         if not _cluster():
             raise NextwordError("--strategy multiworker needs TF_CONFIG describing the cluster "
-                                "(see README: training on several machines)")
+                                "(see docs/usage.md: on several machines)")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "mirrored":
         return tf.distribute.MirroredStrategy()

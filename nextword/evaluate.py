@@ -5,7 +5,7 @@ Every figure is computed the same way for the LSTM alone, the Kneser-Ney trigram
 the full predictor (the mixture with the cache, what `predict` serves), so they can be
 read side by side. For the full predictor the cache reads the evaluated text in order,
 paragraph after paragraph, as in a long-running process. Keystroke savings follow
-DESIGN.md (the scoring of presage_simulator) and run through the same Predictor code (and
+docs/model-format.md (the scoring of presage_simulator) and run through the same Predictor code (and
 cached state) as `nextword predict`.
 """
 
@@ -85,7 +85,7 @@ def token_scores(name: str, model, ids: np.ndarray, word_mask: np.ndarray, unk_i
 def keystroke_savings(suggest: Callable[[str, int], list], paragraphs: Iterable[str],
                       n: int = 6, max_words: int = 0,
                       finished: Callable[[str], None] = lambda paragraph: None) -> dict[str, int]:
-    """Simulate typing with n suggestions (DESIGN.md): returns ks, ki, kn and words.
+    """Simulate typing with n suggestions (docs/model-format.md): returns ks, ki, kn and words.
     `finished(paragraph)` is told each paragraph once it is typed to its end."""
     ks = ki = kn = words = 0
     for paragraph in paragraphs:

@@ -21,7 +21,7 @@ MIN_BF16_GPU = (8, 0)
 # Intel Xeon with AMX (synthetic batches, 100-token windows, attention 64): 128 units,
 # float32 1.12x bfloat16 (31,800-34,700 tokens/s against 26,200-31,300; issue 14's
 # 4-minute run: 33,900 against 28,000-29,000); 256 units, bfloat16 1.06x (100-token
-# windows) and 1.19x (64 x 35, no attention); 512 units, 1.18x (README: Training speed).
+# windows) and 1.19x (64 x 35, no attention); 512 units, 1.18x (docs/benchmarks.md).
 # Not measured: AVX-512 BF16 without AMX, or a narrow LSTM under a large output layer.
 MIN_BF16_CPU_UNITS = 256
 
