@@ -85,12 +85,12 @@ class Framing:
             return None
         length, lines = None, 0
         while True:
-            end = self._buffer.find(b"\n")
+            end = self._buffer.find(b"\n", 0, MAX_HEADER_LINE + 1)
             while end < 0 and len(self._buffer) <= MAX_HEADER_LINE:
                 if not await self._more():
                     return None
-                end = self._buffer.find(b"\n")
-            if end < 0 or end > MAX_HEADER_LINE:
+                end = self._buffer.find(b"\n", 0, MAX_HEADER_LINE + 1)
+            if end < 0:
                 return self._lost(f"a header line longer than {MAX_HEADER_LINE} bytes")
             line = bytes(self._buffer[:end]).rstrip(b"\r")
             if not line:
@@ -146,16 +146,26 @@ class TooDeep(ValueError):
     pass
 
 
-def _cleaned(value, fix: bool, depth: int = 0):
-    """`value` (parsed JSON) with lone surrogates replaced if `fix`; TooDeep past MAX_DEPTH."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value) if fix else value
-    if isinstance(value, (dict, list)) and depth >= MAX_DEPTH:
-        raise TooDeep(f"nested deeper than {MAX_DEPTH}")
+def _check_depth(value, depth: int = 0) -> None:
+    """TooDeep if `value` (parsed JSON) nests deeper than MAX_DEPTH."""
     if isinstance(value, dict):
-        return {_cleaned(k, fix): _cleaned(v, fix, depth + 1) for k, v in value.items()}
+        value = value.values()
+    elif not isinstance(value, list):
+        return
+    if depth >= MAX_DEPTH:
+        raise TooDeep(f"nested deeper than {MAX_DEPTH}")
+    for item in value:
+        _check_depth(item, depth + 1)
+
+
+def _without_surrogates(value):
+    """`value` (parsed JSON) with each lone surrogate in its strings replaced by U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_cleaned(v, fix, depth + 1) for v in value]
+        return [_without_surrogates(v) for v in value]
     return value
 
 
@@ -180,9 +190,12 @@ class Protocol(LanguageServerProtocol):
                 or not (isinstance(method, str) or (has_id and ("result" in data or "error" in data)))):
             return self.refuse(msg_id, INVALID_REQUEST, "not a JSON-RPC 2.0 message")
         try:
-            data = _cleaned(data, _SURROGATE_ESCAPE.search(text) is not None)
+            if text.count("[") + text.count("{") > MAX_DEPTH:  # (else it cannot be: a keystroke's)
+                _check_depth(data)
         except TooDeep as exc:
             return self.refuse(msg_id, INVALID_REQUEST, f"a message {exc}")
+        if _SURROGATE_ESCAPE.search(text):  # (and a pair, which json has made one character)
+            data = _without_surrogates(data)
         request = method is not None and has_id
         if request and self._shutdown and method != types.EXIT:
             return self.refuse(msg_id, INVALID_REQUEST, f"{method} after shutdown")
@@ -217,6 +230,9 @@ class Protocol(LanguageServerProtocol):
             kind = self._result_types.pop(data["id"], None) or JsonRPCResponseMessage
         else:
             kind = self.get_message_type(data.get("method", "")) or JsonRPCNotification
+        if kind in (JsonRPCRequestMessage, JsonRPCNotification) and "params" not in data:
+            data = {**data, "params": None}  # (JSON-RPC's params may be left out: then pygls's
+            # answer to a method it does not know, MethodNotFound, not a TypeError here)
         return self._converter.structure(data, kind)
 
 

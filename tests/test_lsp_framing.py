@@ -158,6 +158,15 @@ def test_a_notification_with_invalid_params_is_one_line_in_the_log(server):
     assert len(log.splitlines()) == 1 and "didChange" in log and "Traceback" not in log, log
 
 
+def test_a_method_the_server_does_not_know(server):
+    server.log()
+    unknown = "nextword/unknown"
+    server.send({"id": 66, "method": unknown}, {"method": unknown}, completion(67, 0, 8))
+    assert server.answer(66)["error"]["code"] == -32601  # (params left out, as JSON-RPC allows)
+    assert server.answer(67)["result"]["items"]
+    assert "Traceback" not in server.log()
+
+
 def test_positions_outside_the_document_and_a_lone_surrogate(server):
     server.log()
     server.send(completion(62, 0, 1_000_000), completion(63, 1, 0), completion(64, 7, 0))
