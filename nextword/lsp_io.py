@@ -46,7 +46,7 @@ PARSE_ERROR, INVALID_REQUEST, INVALID_PARAMS = -32700, -32600, -32602
 
 # Where a message starts again after input that is not one (anywhere, not only at a line's
 # start: a body ends without a line break, and the next header follows at once).
-_HEADER = re.compile(rb"Content-Length:[ \t]*[0-9]{1,20}\r?\n", re.IGNORECASE)
+_HEADER = re.compile(rb"Content-Length:[ \t]*[0-9]{1,20}[ \t]*\r?\n", re.IGNORECASE)
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # a header's name (as HTTP's)
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _SURROGATE = re.compile("[\ud800-\udfff]")

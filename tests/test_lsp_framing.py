@@ -199,3 +199,32 @@ def test_garbage_before_initialize_after_shutdown_and_at_the_end(model_dir):
     assert server.proc.wait(timeout=WAIT) == 0
     log = server.log()
     assert len(log.splitlines()) == 3 and "Traceback" not in log, log
+
+
+def test_framing_whatever_the_reads_cut(monkeypatch):
+    """The same stream, read a byte at a time and all at once: the same bodies and losses
+    (a header, a marker to resynchronise on, cut anywhere)."""
+    import asyncio
+
+    from nextword import lsp_io
+
+    monkeypatch.setattr(lsp_io, "MAX_BODY", 100)
+    good = [b'{"n": %d}' % n for n in range(4)]
+    last = b"Content-Type: a\r\ncontent-length:  %d \n\n" % len(good[3]) + good[3]
+    stream = b"".join([body(good[0]), b"\r\n", b"Content-Length: x\r\n\r\n{}", body(good[1]),
+                       b"Content-Length: 101\r\n\r\n" + b"[" * 101, body(good[2]), b"junk" * 400, last,
+                       b"Content-Len"])
+
+    async def frames(step: int) -> list:
+        chunks = [stream[i:i + step] for i in range(0, len(stream), step)] + [b""]
+
+        async def read() -> bytes:
+            return chunks.pop(0)
+        framing, found = lsp_io.Framing(read), []
+        while (item := await framing.next()) is not None:
+            found.append(item if isinstance(item, bytes) else "lost")
+        return found
+
+    expected = [good[0], "lost", good[1], "lost", good[2], "lost", good[3]]
+    for step in (1, 7, len(stream)):
+        assert asyncio.run(frames(step)) == expected, step
