@@ -32,7 +32,6 @@ import re
 import signal
 import stat
 import sys
-import threading
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,11 +39,11 @@ from typing import NoReturn
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
-from pygls.io_ import StdinAsyncReader, StdoutWriter, run_async
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import PositionCodec, ServerTextPosition
 
-from . import __version__
+from . import __version__, lsp_io
 from .errors import NextwordError
 from .paths import default_model_dir, resolve_user_db
 from .predictor import Predictor
@@ -142,7 +141,7 @@ class NextwordServer(LanguageServer):
     """The server's state: settings, the loaded model, a fork of it per open document."""
 
     def __init__(self, settings: Settings):
-        super().__init__("nextword", __version__)
+        super().__init__("nextword", __version__, protocol_cls=lsp_io.Protocol)
         self.settings = settings
         self.model: Predictor | None = None
         self.documents: dict[str, Document] = {}  # by uri
@@ -215,11 +214,14 @@ class NextwordServer(LanguageServer):
             return None
         predictor = document.predictor
         document = self.workspace.get_text_document(params.text_document.uri)
-        text = document.source[: document.offset_at_position(params.position)]
+        position = _within(document, params.position)
+        if position is None:
+            return None  # a line the document does not have: out of step with the client
+        text = document.source[: document.offset_at_position(position)]
         result = predictor.analyse(text, self.settings.items)
-        start = types.Position(params.position.line, max(
-            0, params.position.character - document.position_codec.client_num_units(result.prefix)))
-        where = types.Range(start, params.position)
+        start = types.Position(position.line, max(
+            0, position.character - document.position_codec.client_num_units(result.prefix)))
+        where = types.Range(start, position)
         return types.CompletionList(is_incomplete=True, items=[
             types.CompletionItem(label=word, kind=types.CompletionItemKind.Text, detail=f"{prob:.1%}",
                                  sort_text=f"{rank:03d}", filter_text=word,
@@ -230,6 +232,24 @@ class NextwordServer(LanguageServer):
         """End the message loop (from a callback on it): start_io returns."""
         self.exit_code = code
         raise SystemExit(code)
+
+
+def _within(document, position: types.Position) -> types.Position | None:
+    """`position` in `document`, a character past its line's end taken as the end (as LSP
+    says); None for a line past the document's last. (pygls would take either for the end
+    of the document, and the answer's edit would then name a place the document lacks.)"""
+    lines = document.lines
+    last = len(lines) if not lines or lines[-1].endswith(("\n", "\r")) else len(lines) - 1
+    if position.line > last:
+        return None
+    line = lines[position.line].rstrip("\r\n") if position.line < len(lines) else ""
+    if position.character <= len(line):  # (a client's units are at least the characters)
+        return position
+    encoding = document.position_codec.encoding
+    units = (len(line) if encoding == types.PositionEncodingKind.Utf32
+             else len(line.encode("utf-8")) if encoding == types.PositionEncodingKind.Utf8
+             else len(line.encode("utf-16-le")) // 2)
+    return position if position.character <= units else types.Position(position.line, units)
 
 
 def make_server(settings: Settings) -> NextwordServer:
@@ -320,19 +340,22 @@ def run(settings: Settings) -> NoReturn:
 
 
 async def _serve(server: NextwordServer) -> None:
-    """pygls's message loop, reading a pipe through the event loop: pygls's own start_io
-    reads stdin in a thread, a hand-off per line read (three per message), which cost
-    0.8 ms per keystroke at the median on a busy machine. Anything else (a file, a
-    terminal) is read in a thread as pygls does."""
+    """The message loop (lsp_io: bounded framing, an error response for what cannot be
+    used), reading a pipe through the event loop: pygls's own start_io reads stdin in a
+    thread, a hand-off per line read (three per message), which cost 0.8 ms per keystroke
+    at the median on a busy machine. Anything else (a file, a terminal) is read in a thread."""
+    loop = asyncio.get_running_loop()
     if stat.S_ISFIFO(os.fstat(0).st_mode) or stat.S_ISSOCK(os.fstat(0).st_mode):
         reader = asyncio.StreamReader()
-        await asyncio.get_running_loop().connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin.buffer)
+
+        def read():
+            return reader.read(lsp_io.CHUNK)
     else:
-        reader = StdinAsyncReader(sys.stdin.buffer, server.thread_pool)
+        def read():
+            return loop.run_in_executor(server.thread_pool, sys.stdin.buffer.read1, lsp_io.CHUNK)
     server.protocol.set_writer(_Writer(sys.stdout.buffer))
-    await run_async(stop_event=threading.Event(), reader=reader, protocol=server.protocol,
-                    logger=logging.getLogger("pygls.io_"), error_handler=server.report_server_error)
+    await lsp_io.serve(read, server.protocol)
 
 
 class _Writer(StdoutWriter):
