@@ -33,14 +33,22 @@ class NextwordGroup(click.Group):
     143), a full disk or a file that cannot be written into one `Error:` line, and a closed
     stdout into a quiet exit."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:  # an option of the group itself (`nextword --bogus`)
+            raise _one_line(exc) from None
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a command's options or arguments, or no such command
+            raise _one_line(exc) from None
         except NextwordError as exc:
             if type(exc).__name__ == "TrainingInterrupted":
                 click.echo(f"Interrupted: {exc}", err=True)
                 ctx.exit(getattr(exc, "exit_code", 130))
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
         except KeyboardInterrupt as exc:
             if isinstance(exc, Terminated):
                 ctx.exit(143)
@@ -57,7 +65,40 @@ class NextwordGroup(click.Group):
                 _release_stdout()
             if exc.filename is None and exc.errno not in _FULL:
                 raise  # not the user's disk or files: a bug, keep the traceback
-            raise click.ClickException(describe_os_error(exc)) from None
+            raise click.ClickException(printable(describe_os_error(exc))) from None
+
+
+class OneLineUsageError(click.UsageError):
+    """A mistake on the command line as one line on stderr, `Error: ...`, with the command
+    whose --help lists what it takes, in place of Click's usage, "Try ..." and a blank line;
+    a long value in it is clipped. Exit status 2, as Click's."""
+
+    def __init__(self, exc: click.UsageError):
+        super().__init__(exc.format_message(), exc.ctx)
+
+    def show(self, file=None) -> None:
+        from .options import clip_words
+
+        where = self.ctx.command_path if self.ctx is not None else "nextword"
+        message = clip_words(self.format_message().strip()).rstrip(".")
+        click.echo(printable(f"Error: {message} (see {where} --help)"), file=file, err=True)
+
+
+def _one_line(exc: click.UsageError) -> click.UsageError:
+    # `nextword` alone shows the help (Click 8.2+ raises it as a usage error): left as it is.
+    return exc if isinstance(exc, (OneLineUsageError, _SHOW_HELP)) else OneLineUsageError(exc)
+
+
+_SHOW_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def printable(text: str) -> str:
+    """`text` as any UTF-8 stream can write it: bytes of a file name or an argument that
+    are not UTF-8 (surrogate escapes) are shown as \\xNN, any other lone surrogate as \\uNNNN."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def describe_os_error(exc: OSError) -> str:
@@ -114,10 +155,11 @@ def _quiet_exit(code: int) -> None:
 
 
 def write_stdout(text: str) -> None:
-    """Write `text` on stdout and flush it; an OSError doing so names standard output
+    """Write `text` on stdout (printable: a path or an argument that is not UTF-8 cannot
+    fail a strict UTF-8 stdout) and flush it; an OSError doing so names standard output
     (NextwordGroup then tells a closed pipe or a full disk from other failures)."""
     try:
-        sys.stdout.write(text)
+        sys.stdout.write(printable(text))
         sys.stdout.flush()
     except OSError as exc:
         if exc.filename is None:
@@ -158,7 +200,9 @@ def parse_duration(text: str) -> float:
         return float(text)
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
     if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s+", "", text):
-        raise click.BadParameter(f"{text!r} is not a duration like 90s, 10m or 1h30m")
+        from .options import clip
+
+        raise click.BadParameter(f"{clip(text)!r} is not a duration like 90s, 10m or 1h30m")
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
-from .cli import STARTED, cli, model_option, parse_duration, resolve_model, resolve_user_db, user_db_option
+from .cli import (STARTED, cli, model_option, parse_duration, printable, resolve_model, resolve_user_db,
+                  user_db_option)
 from .config import PRECISIONS, ModelConfig, TrainConfig, default
+from .options import FiniteFloatRange, Text, check_network
 
 
 def _model(name: str):
@@ -25,7 +27,7 @@ def _training(name: str):
 @model_option
 @click.option("--valid", "valid", multiple=True, metavar="FILE",
               help="Validation text (repeatable). Default: hold out blocks spread through the corpus.")
-@click.option("--val-fraction", type=click.FloatRange(0.001, 0.5, max_open=True),
+@click.option("--val-fraction", type=FiniteFloatRange(0.001, 0.5, max_open=True),
               default=_training("val_fraction"),
               show_default=True, help="Share of the corpus held out for validation.")
 @click.option("--vocab-size", type=click.IntRange(3), default=_training("vocab_size"), show_default=True,
@@ -54,7 +56,7 @@ def _training(name: str):
                    "length with long context, else 0]")
 @click.option("--tied/--untied", default=_model("tied"), show_default=True,
               help="Use the embedding matrix as the output matrix too.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=None,
+@click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True), default=None,
               help="Dropout after the embedding and each LSTM layer (variational: one mask per "
                    "window). [default: by training tokens per parameter, 0.6 up to 0.1, none "
                    "from 1]")
@@ -82,12 +84,13 @@ def _training(name: str):
 @click.option("--epochs", type=click.IntRange(1), default=None,
               help="Most passes over the corpus (early stopping may end sooner). "
                    "[default: 20, or as many as --time-budget allows]")
-@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=None,
+@click.option("--learning-rate", type=FiniteFloatRange(0, min_open=True), default=None,
               help="Adam learning rate (halved when validation stalls). [default: 3e-3 at 512 "
                    "units, inversely proportional to the width, at most 0.012]")
 @click.option("--time-budget", default=None, metavar="DURATION",
               help="Stop when this much time is spent (e.g. 90s, 10m, 1h) and keep the best model.")
-@click.option("--seed", type=int, default=_training("seed"), show_default=True, help="Random seed.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=_training("seed"), show_default=True,
+              help="Random seed (0 to 2**32 - 1).")
 @click.option("--resume", is_flag=True,
               help="Continue training the model in --model (same vocabulary and settings).")
 @click.option("--replace", "replace_any", is_flag=True,
@@ -107,7 +110,6 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
     budget = parse_duration(time_budget) if time_budget else None
     if budget is not None and budget <= 0:
         raise click.BadParameter("must be more than zero", param_hint="--time-budget")
-    from .train import train as run_training
 
     cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size or _training("batch_size"), epochs=epochs,
                       learning_rate=learning_rate, val_fraction=val_fraction, time_budget=budget,
@@ -122,6 +124,12 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
         ModelConfig(vocab_size=1, **{k: v for k, v in model_options.items() if v is not None})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    if not resume:  # (a resumed model keeps its network)
+        from .hardware import memory_bytes
+
+        check_network(model_options, cfg.batch_size, seq_len, memory_bytes())
+    from .train import train as run_training  # (TensorFlow: once the options are known good)
+
     result = run_training(list(corpus), resolve_model(model_dir), cfg, model_options,
                           valid_args=list(valid) or None, resume=resume,
                           auto_batch=batch_size is None, strategy=strategy, started=STARTED,
@@ -129,13 +137,13 @@ def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers,
     s = result.summary
     ppl = f"{result.val_perplexity:.1f}" if result.val_perplexity is not None else "not measured"
     if result.kept:
-        click.echo(f"Model not replaced: {result.kept}")
+        click.echo(printable(f"Model not replaced: {result.kept}"))
         return
     if not result.wrote_model:
         click.echo(f"Worker done (validation perplexity {ppl}); the chief writes the model")
         return
-    click.echo(f"Model written to {result.model_dir} (validation perplexity {ppl}; "
-               f"unigram baseline {s.unigram_perplexity:.1f}; stopped by {s.stopped_because})")
+    click.echo(printable(f"Model written to {result.model_dir} (validation perplexity {ppl}; "
+                         f"unigram baseline {s.unigram_perplexity:.1f}; stopped by {s.stopped_because})"))
 
 
 @cli.command()
@@ -250,7 +258,7 @@ def _one_blas_thread() -> None:
 
 
 @cli.command()
-@click.argument("text", required=False)
+@click.argument("text", type=Text(), required=False)
 @model_option
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="Number of suggestions.")
@@ -306,15 +314,15 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
 
 
 @cli.command()
-@click.argument("prompt", required=False, default="")
+@click.argument("prompt", type=Text(), required=False, default="")
 @model_option
 @click.option("-n", "--words", type=click.IntRange(1), default=30, show_default=True,
               help="Number of words to generate.")
-@click.option("--temperature", type=click.FloatRange(0), default=0.8, show_default=True,
+@click.option("--temperature", type=FiniteFloatRange(0), default=0.8, show_default=True,
               help="Below 1: safer words; above 1: more surprising; 0: always the likeliest.")
 @click.option("--top-k", type=click.IntRange(0), default=0, show_default=True,
               help="Sample only from the K likeliest tokens (0 = all).")
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=0.95,
+@click.option("--top-p", type=FiniteFloatRange(0, 1, min_open=True), default=0.95,
               show_default=True, help="Sample only from the likeliest tokens whose mass is P.")
 @click.option("--seed", type=click.IntRange(0), default=None,
               help="Random seed (0 or more): the same seed gives the same text.")

@@ -99,6 +99,17 @@ class ModelConfig:
             width = self.projection_dim
         return total + (0 if self.tied else width * self.vocab_size) + self.vocab_size
 
+    def training_bytes(self, batch_size: int, seq_len: int) -> int:
+        """A lower estimate of the memory training this network takes: float32 weights,
+        their gradients, Adam's two moments and the weight average (5 copies), and the
+        activations one batch keeps for the backward pass (each LSTM step holds its four
+        gates, cell and output; the embedding and the exact softmax's logits). For refusing,
+        before training, a network no machine at hand can hold (`--units 1000000`)."""
+        steps = batch_size * seq_len
+        activations = steps * (self.embedding_dim + 6 * self.units * self.layers
+                               + 3 * self.attention + self.projection_dim + self.vocab_size)
+        return 4 * (5 * self.parameter_count() + 2 * activations)
+
 
 @dataclass
 class TrainConfig:

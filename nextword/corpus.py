@@ -107,7 +107,13 @@ def _is_stream(path: Path) -> bool:
 
 
 def _spool_stdin(spool_dir: str | None) -> Path:
-    return _spool(sys.stdin.buffer, "standard input", "stdin-", spool_dir)
+    """Standard input copied into the spool; binary data is refused, as a named binary
+    file is."""
+    spooled = _spool(sys.stdin.buffer, "standard input", "stdin-", spool_dir)
+    if is_binary(spooled):
+        spooled.unlink()
+        raise CorpusError("standard input gives binary data, not text")
+    return spooled
 
 
 def _spool_stream(path: Path, arg: str, spool_dir: str | None) -> Path:

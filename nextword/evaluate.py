@@ -28,6 +28,12 @@ from .predictors.ngram import KneserNey
 # A word for keystroke savings: letters/digits with inner apostrophes (not hyphens).
 KSR_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# The typing simulation asks for suggestions after each of a word's first KSR_MAX_PREFIX
+# characters only; a longer word not suggested by then counts as typed out to its end
+# (its remaining characters and the space). Asking after every character of a 1 MB "word"
+# would cost a million suggestions, each over a longer prefix; a word this long is no
+# word a person types, and no suggestion can name it.
+KSR_MAX_PREFIX = 64
 
 
 @dataclass
@@ -99,11 +105,14 @@ def keystroke_savings(suggest: Callable[[str, int], list], paragraphs: Iterable[
             if _hit(suggest(context, n), target):
                 ks += 1
                 continue
-            for typed in range(1, len(word) + 1):
+            asked = min(len(word), KSR_MAX_PREFIX)
+            for typed in range(1, asked + 1):
                 ki += 1
                 if typed == len(word) or _hit(suggest(context + word[:typed], n), target):
                     ki += 1  # accepting the hit, or the space after a word typed out
                     break
+            else:  # a word longer than KSR_MAX_PREFIX, not found: typed out to its end
+                ki += len(word) - asked + 1
         finished(paragraph)
     return dict(ks=ks, ki=ki, kn=kn, words=words)
 
@@ -145,7 +154,12 @@ def evaluate(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_
              with_baseline: bool = True, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr)
              ) -> list[Scores]:
     config = artifact.read_config(predictor.path)
-    text = "".join(corpus.iter_text(files))
+    stats = corpus.DecodeStats()
+    text = "".join(corpus.iter_text(files, stats))
+    if stats.total:  # as `nextword train` says it
+        worst = max(stats.replaced, key=stats.replaced.get)
+        log(f"Warning: replaced {stats.total:,} invalid UTF-8 byte(s) "
+            f"(most in {worst}); the text is not clean UTF-8")
     if not text.strip():
         raise corpus.CorpusError("nothing to evaluate: the text is empty")
     if not KSR_WORD.search(text):

@@ -12,6 +12,7 @@ are read from /proc/cpuinfo and from TensorFlow.
 
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass, field
 
@@ -89,6 +90,14 @@ def cpu_facts() -> Facts:
     except OSError:
         pass
     return Facts(model or platform.processor(), flags)  # ("x86_64" on most Linux: a last resort)
+
+
+def memory_bytes() -> int | None:
+    """The machine's physical memory (None where the system does not say)."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def training_facts() -> Facts:

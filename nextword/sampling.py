@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _NO_SPACE_BEFORE = set(".,;:!?)]}%”’…")
@@ -18,10 +20,14 @@ def sample(probs: np.ndarray, rng: np.random.Generator, temperature: float = 1.0
         p[np.asarray(banned, dtype=np.int64)] = 0.0
     if temperature <= 0:
         return int(np.argmax(p))
+    if not math.isfinite(temperature):
+        raise ValueError(f"temperature must be a finite number, not {temperature}")
     if temperature != 1.0:
-        with np.errstate(divide="ignore"):
-            logp = np.log(p) / temperature
-        p = np.exp(logp - logp.max())
+        # Shift before dividing: the likeliest token's 0 stays 0 however small the
+        # temperature (1e-320 would turn every log-probability into -inf, then NaN).
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            logp = np.log(p)
+            p = np.exp((logp - logp.max()) / temperature)
     if 0 < top_k < len(p):
         cut = np.partition(p, -top_k)[-top_k]
         p[p < cut] = 0.0

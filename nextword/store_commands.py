@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .cli import cli, resolve_user_db, user_db_option, write_stdout
+from .options import Text, clip
 
 PROGRESS_BYTES = 1 << 20  # inputs at least this big show progress on stderr
 PROGRESS_SECONDS = 1.0
@@ -68,7 +69,7 @@ def learn(files, user_db):
 
 
 @cli.command()
-@click.argument("words", nargs=-1)
+@click.argument("words", type=Text(), nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Forget everything the store holds.")
 @click.option("--since", metavar="DATE",
               help="Forget what was learned on DATE and after (2024-05-31, today, yesterday, 7d).")
@@ -84,7 +85,7 @@ def forget(words, everything, since, user_db):
             day = parse_day(since)
             datetime.date.fromordinal(day)  # a date of the calendar ("99999999d" is none)
         except (ValueError, OverflowError) as exc:
-            raise click.BadParameter(f"{since!r} is no date nextword can go back to ({exc})",
+            raise click.BadParameter(f"{clip(since)!r} is no date nextword can go back to ({exc})",
                                      param_hint="--since") from None
     store = _store(user_db)
     if store.connection() is None:
@@ -133,8 +134,10 @@ def parse_day(text: str) -> int:
     if word == "yesterday":
         return today.toordinal() - 1
     if word.endswith("d") and word[:-1].isdigit():
+        if len(word) > 8:  # (the calendar starts under 800,000 days ago)
+            raise ValueError("that goes back before the calendar starts")
         return today.toordinal() - int(word[:-1])
     try:
         return datetime.date.fromisoformat(word).toordinal()
     except ValueError:
-        raise ValueError(f"{text!r} is not a date like 2024-05-31, today, yesterday or 7d") from None
+        raise ValueError("not a date like 2024-05-31, today, yesterday or 7d") from None
