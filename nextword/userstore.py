@@ -19,6 +19,13 @@ comma. Everything is written in short transactions (one line, or ~2 MB of a file
 bulk_learn, which `learn_all` imports when called), in WAL mode with a busy timeout, so
 that a REPL, a pipe predictor and `nextword learn` can share the store, and a killed
 writer loses at most its transaction. Nothing here imports NumPy.
+
+A file is identified before anything can write to it: through SQLite as an immutable,
+read-only file (no lock taken, no log replayed), so that another program's database and
+its -wal/-shm stay byte for byte as they are. SQLite is given percent-encoded URIs: a path
+holding `#`, `?` or `%` names exactly that file. Errors that say the store cannot be used
+now (I/O, a full disk, a lock, permissions: `transient`) raise StoreUnavailable, never the
+advice to move a store away, which is for a damaged store of ours alone.
 """
 
 from __future__ import annotations
@@ -150,9 +157,7 @@ class UserStore:
         return self._conn is not None or self.path.exists()
 
     def _describe(self, exc: Exception) -> str:
-        """Why a store that is ours cannot be used: damaged (to move away), or not now."""
-        if transient(exc):
-            return f"cannot use the personal store {self.path} now ({_reason(exc)})"
+        """Why a store that is ours cannot be used: damaged (to move away)."""
         return (f"the personal store {self.path} cannot be used ({exc}): move it away "
                 f"(e.g. mv {self.path} {self.path}.old) to start a new one, or choose another "
                 f"with --user-db PATH or $NEXTWORD_USER_DB")
@@ -246,7 +251,8 @@ class UserStore:
                 try:
                     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
                     os.close(os.open(self.path, flags, 0o600))
-                    made.insert(0, self.path)
+                    made[:0] = [Path(f"{self.path}{side}") for side in ("-journal", "-wal", "-shm")
+                                if not os.path.lexists(f"{self.path}{side}")] + [self.path]
                 except FileExistsError:  # made meanwhile by another process
                     kind = self._identify()
             conn = sqlite3.connect(uri(self.path, mode="rw"), uri=True, isolation_level=None,
@@ -273,19 +279,17 @@ class UserStore:
             raise
 
     def _unmake(self, made: list[Path]) -> None:
-        """Remove what a failed `_open` created: the new file while still empty (with the
-        side files SQLite may have left beside it), then new directories."""
+        """Remove what a failed `_open` created (side files SQLite may have left that were
+        not there before, the new file, new directories), if the new file is still empty."""
+        with contextlib.suppress(OSError):
+            if self.path in made and self.path.stat().st_size:
+                return  # written meanwhile (another process): no longer ours to remove
         for path in made:
             with contextlib.suppress(OSError):
-                if path == self.path:
-                    if path.stat().st_size:
-                        return  # written meanwhile (another process): no longer ours to remove
-                    for side in ("-journal", "-wal", "-shm"):
-                        with contextlib.suppress(FileNotFoundError):
-                            os.unlink(f"{path}{side}")
-                    path.unlink()
-                else:
+                if path.is_dir() and not path.is_symlink():
                     path.rmdir()
+                else:
+                    path.unlink()
 
     def _check(self, conn: sqlite3.Connection, may_create: bool) -> None:
         """Refuse what is not a nextword store of a known version; create the schema in an
