@@ -302,6 +302,23 @@ def test_enter_in_complete_under_the_lock_keeps_the_session(model_dir, store, qu
     assert {"quokka", "wombat"} <= set(learned(store)) and assistant.learning == "learning"
 
 
+def test_a_complete_session_goes_on_after_enter_under_the_lock(model_dir, store, quick):
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from nextword.repl import run
+
+    predictor = nextword.load(model_dir, user_db=store)
+    said = []
+    with held(store), create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+        pipe.send_text("Quokka wombat\rNumbat bilby\r\x04")  # two lines, then Ctrl-D
+        run(predictor, k=3, learn=True, noted=lambda: said.extend(predictor.take_notes()))
+    # Both lines were taken (the session did not end at the first), and kept until the end.
+    assert predictor.learner is not None and not predictor.learner.waiting
+    assert len(said) == 2 and "is busy" in said[0] and said[1].startswith("2 line(s) were not learned")
+
+
 # -- 13, 14: an empty NEXTWORD_USER_DB; a closed stdin ---------------------------------------
 
 def test_an_empty_environment_variable_means_no_store_as_an_empty_option(model_dir, tmp_path, monkeypatch):
