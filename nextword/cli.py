@@ -26,6 +26,7 @@ from .paths import default_model_dir, resolve_user_db  # noqa: F401  (commands i
 STDOUT = "<stdout>"  # the file name of an OSError raised writing standard output
 _FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded"}
 STDOUT_CLOSED = False  # main() found file descriptor 1 closed (`nextword ... >&-`)
+STDIN_CLOSED = False  # main() found file descriptor 0 closed (`nextword ... <&-`)
 
 
 class NextwordGroup(click.Group):
@@ -229,8 +230,8 @@ def _terminate(signum, frame) -> None:
 def _guard_standard_streams() -> None:
     """Reopen a standard descriptor the shell closed (`<&-`, `>&-`, `2>&-`) on /dev/null,
     so that no file nextword opens takes its number (a print would then write into it).
-    A closed stdin reads as empty; a closed stdout sets STDOUT_CLOSED."""
-    global STDOUT_CLOSED
+    A closed stdin reads as empty (and sets STDIN_CLOSED); a closed stdout sets STDOUT_CLOSED."""
+    global STDIN_CLOSED, STDOUT_CLOSED
     for fd, mode, name in ((0, "r", "stdin"), (1, "w", "stdout"), (2, "w", "stderr")):
         try:
             os.fstat(fd)
@@ -245,3 +246,4 @@ def _guard_standard_streams() -> None:
             stream = open(fd, mode, closefd=False)
         setattr(sys, name, stream)
         STDOUT_CLOSED = STDOUT_CLOSED or fd == 1
+        STDIN_CLOSED = STDIN_CLOSED or fd == 0

@@ -175,6 +175,7 @@ def info(model_dir, user_db, as_json):
         write_stdout(json.dumps(config, indent=2) + "\n")
     else:
         _model_card(predictor, path, config, m, s, user_db, store_error)
+        note_store(predictor)  # a store that could not be read just now
     if store_error is not None:
         raise store_error  # one Error: line, after what could be shown
 
@@ -241,10 +242,10 @@ def _load_predictor(model_dir, interactive: bool = True, user_db: str | None = N
 
 
 def note_store(predictor) -> None:
-    """Say on stderr, once, why the personal store is not used (or no longer learns)."""
-    if predictor.store_note is not None and not getattr(predictor, "store_noted", False):
-        click.echo(f"Note: {predictor.store_note}; going on without it", err=True)
-        predictor.store_noted = True
+    """Say on stderr, once each, why the personal store is not used (or no longer learns),
+    or that what is learned waits for a busy store."""
+    for note in predictor.take_notes():
+        click.echo(f"Note: {note}", err=True)
 
 
 def _one_blas_thread() -> None:
@@ -285,6 +286,7 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
 
     def answer(line: str) -> None:
         result = predictor.analyse(line, k)
+        note_store(predictor)  # a store that could not be read just now
         if as_json:
             out = json.dumps(result.to_json(), ensure_ascii=False)
         elif probs:
@@ -293,10 +295,15 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
             out = " ".join(w for w, _ in result.words)
         write_stdout(out + "\n")
 
+    def finish() -> None:
+        predictor.finish_learning()  # what waited for a busy store
+        note_store(predictor)
+
     if text is not None:
         answer(text)
         if learn:
             learn_line(text)
+            finish()
         return
     sys.stdin.reconfigure(errors="replace")
     pending = ""  # the line to learn once the next one does not extend (or cut back) it
@@ -311,6 +318,7 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
     finally:  # also on Ctrl-C or a closed stdout: the last line read is learned too
         if learn:
             learn_line(pending)
+            finish()
 
 
 @cli.command()
@@ -332,7 +340,9 @@ def generate(prompt, model_dir, words, temperature, top_k, top_p, seed, user_db)
     from .cli import write_stdout
 
     predictor = _load_predictor(model_dir, user_db=user_db)
-    write_stdout(predictor.generate(prompt, words, temperature, top_k, top_p, seed) + "\n")
+    generated = predictor.generate(prompt, words, temperature, top_k, top_p, seed)
+    note_store(predictor)  # a store that could not be read just now
+    write_stdout(generated + "\n")
 
 
 @cli.command()

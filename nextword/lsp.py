@@ -186,10 +186,9 @@ class NextwordServer(LanguageServer):
         """Say in the client's log, once, why the personal store is not used (or no longer
         learns), as the other commands say it on stderr."""
         model = self.model
-        if model is not None and model.store_note is not None and not getattr(model, "store_noted", False):
-            model.store_noted = True
+        for note in model.take_notes() if model is not None else ():
             self.window_log_message(types.LogMessageParams(
-                type=types.MessageType.Warning, message=f"nextword: {model.store_note}; going on without it"))
+                type=types.MessageType.Warning, message=f"nextword: {note}"))
 
     def learn(self, uri: str) -> None:
         """With "learn" on, add to the store the lines of the document at `uri` that are not
@@ -219,6 +218,7 @@ class NextwordServer(LanguageServer):
             return None  # a line the document does not have: out of step with the client
         text = document.source[: document.offset_at_position(position)]
         result = predictor.analyse(text, self.settings.items)
+        self.note_store()  # a store that could not be read just now
         start = types.Position(position.line, max(
             0, position.character - document.position_codec.client_num_units(result.prefix)))
         where = types.Range(start, position)
@@ -331,6 +331,11 @@ def run(settings: Settings) -> NoReturn:
         asyncio.run(_serve(server))
     except (KeyboardInterrupt, SystemExit, asyncio.IncompleteReadError):
         pass  # a signal; `exit`, a failed start, a closed stdout; stdin closed inside a message
+    if server.model is not None:
+        try:  # what waited for a busy store (a little longer: the client may be waiting)
+            server.model.finish_learning(wait_ms=2000)
+        except (NextwordError, KeyboardInterrupt):
+            pass
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -13,11 +13,12 @@ def default_model_dir() -> Path:
     return data_dir() / "model"
 
 
-def default_user_db() -> Path:
-    """`$NEXTWORD_USER_DB`, else `$XDG_DATA_HOME/nextword/user.db` (XDG default ~/.local/share)."""
+def default_user_db() -> Path | None:
+    """`$NEXTWORD_USER_DB` (set but empty: no store, as `--user-db ''`), else
+    `$XDG_DATA_HOME/nextword/user.db` (XDG default ~/.local/share)."""
     explicit = os.environ.get("NEXTWORD_USER_DB")
-    if explicit:
-        return Path(explicit).expanduser()
+    if explicit is not None:
+        return Path(explicit).expanduser() if explicit else None
     return data_dir() / "user.db"
 
 

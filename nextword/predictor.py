@@ -27,6 +27,7 @@ from .predictors.windowed import engine_for
 from .predictors.mixture import PERSONAL, Mixture, weights_from_config
 from .predictors.ngram import KneserNey
 from .predictors.personal import Personal, last_words
+from .store_pending import Learner
 from .userstore import StoreUnavailable, UserStore
 
 DEFAULT_STORE = "default"  # Predictor.load's user_db: the CLI's default store
@@ -127,7 +128,9 @@ class Predictor:
         non_word[self._sorted_ids] = False  # (np.setdiff1d would import numpy.ma: 40 ms)
         self._non_word_ids = np.flatnonzero(non_word)
         self._last = None  # ((context, versions), prediction, context's last words) of the last query
-        self.store_note: str | None = None  # why the personal store is not used, if it is not
+        self._store_note: str | None = None  # why the personal store could not be opened
+        self._store_noted = False
+        self.learner: Learner | None = None  # what adds to the personal store
 
     @classmethod
     def load(cls, path: Path | str | None = None, user_db: Path | str | None = DEFAULT_STORE) -> Predictor:
@@ -158,6 +161,8 @@ class Predictor:
                 note = str(exc)
         predictor = cls(path, Mixture(components, weights), snap.tokenizer, casing.load(snap.path))
         predictor.store_note = note
+        if PERSONAL in components:
+            predictor.learner = Learner(components[PERSONAL].user_store)
         return predictor
 
     @property
@@ -180,17 +185,41 @@ class Predictor:
     def personal(self) -> Personal | None:
         return self.mixture.personal
 
+    @property
+    def store_note(self) -> str | None:
+        """Why the personal store is not used (or no longer learns), if it is not."""
+        personal = self.personal
+        return (self._store_note or (personal.failed if personal is not None else None)
+                or (self.learner.failed if self.learner is not None else None))
+
+    @store_note.setter
+    def store_note(self, note: str | None) -> None:
+        self._store_note = note
+
     def learn(self, text: str) -> bool:
-        """Add `text` to the personal store (one transaction). False if there is no store
-        or it cannot be written here (then `store_note` says why, and learning stops)."""
-        if self.personal is None or self.store_note is not None:
+        """Add `text` to the personal store (one transaction; while another process holds
+        its write lock, kept in memory until it is free). False if there is no store or it
+        cannot be written here (then `store_note` says why, and learning stops)."""
+        if self.personal is None or self.learner is None or self.store_note is not None:
             return False
-        try:
-            self.personal.user_store.learn(text)
-        except StoreUnavailable as exc:
-            self.store_note = str(exc)
-            return False
-        return True
+        return self.learner.learn(text)
+
+    def finish_learning(self, wait_ms: int | None = None) -> None:
+        """Write what waits to be learned (waiting for a busy store up to `wait_ms` per
+        line; by default its timeout for a transaction)."""
+        if self.learner is not None and self.store_note is None:
+            self.learner.finish(wait_ms)
+
+    def take_notes(self) -> list[str]:
+        """What to tell the user (once each) about the personal store since last asked."""
+        notes = []
+        note = self.store_note
+        if note is not None and not self._store_noted:
+            self._store_noted = True
+            notes.append(f"{note}; going on without it")
+        if self.learner is not None:
+            notes += self.learner.notes()
+        return notes
 
     @property
     def vocab_size(self) -> int:

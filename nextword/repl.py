@@ -51,7 +51,9 @@ class Assistant:
     def learning(self) -> str:
         """What the status line says of learning."""
         if self.learn:
-            return "learning"
+            learner = self.predictor.learner
+            waiting = learner is not None and learner.waiting
+            return "learning (waiting for the busy store)" if waiting else "learning"
         return "not learning (no store)" if self.predictor.store_note else "not learning"
 
     def clear(self) -> None:
@@ -155,6 +157,15 @@ def run(predictor: Predictor, k: int = 5, learn: bool = False, noted=lambda: Non
     personal store; `noted()` is called after each line (to report a store that failed)."""
     assistant = Assistant(predictor, k, learn=learn and predictor.personal is not None)
     session = make_session(assistant, predictor.path.name, **session_kwargs)
+    try:
+        _prompt_lines(session, assistant, noted)
+    finally:
+        if assistant.learn:
+            predictor.finish_learning()  # what waited for a busy store
+            noted()
+
+
+def _prompt_lines(session: PromptSession, assistant: Assistant, noted) -> None:
     while True:
         try:
             line = session.prompt()

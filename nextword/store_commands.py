@@ -20,7 +20,8 @@ def _store(user_db: str | None):
 
     path = resolve_user_db(user_db)
     if path is None:
-        raise click.UsageError("--user-db '' means no personal store; name one to learn into or forget from")
+        raise click.UsageError("an empty --user-db (or $NEXTWORD_USER_DB) means no personal store; "
+                               "name one to learn into or forget from")
     return UserStore(path)
 
 
@@ -36,6 +37,10 @@ def learn(files, user_db):
     from .bulk_learn import BATCH_CHARS
     from .errors import Terminated
 
+    from . import cli as cli_mod
+
+    if "-" in files and cli_mod.STDIN_CLOSED:
+        raise click.ClickException("standard input is closed: there is nothing to learn from -")
     store = _store(user_db)
     with tempfile.TemporaryDirectory(prefix="nextword-learn-") as spool:
         paths = corpus.resolve(files, spool_dir=spool)
@@ -106,11 +111,17 @@ def forget(words, everything, since, user_db):
 
 def describe_store(predictor, path: Path | None) -> str:
     """One line on the personal store: path, words, sequences, size; or why there is none."""
+    from .userstore import StoreUnavailable
+
     if path is None:
-        return "none (--user-db '')"
-    if predictor.personal is None:
+        return "none (an empty --user-db or $NEXTWORD_USER_DB)"
+    if predictor.personal is None or predictor.store_note is not None:
         return f"{path}: not used ({predictor.store_note})"
-    summary = predictor.personal.user_store.summary()
+    try:
+        summary = predictor.personal.user_store.summary()
+    except StoreUnavailable as exc:  # cannot be read now (an I/O error): not damaged
+        predictor.store_note = str(exc)
+        return f"{path}: not used ({exc})"
     if summary is None or not summary.words:
         return f"{path}: nothing learned yet (`nextword learn FILE`, or type in `nextword complete`)"
     first = datetime.date.fromordinal(summary.first_day) if summary.first_day else "?"

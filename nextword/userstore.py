@@ -19,6 +19,13 @@ comma. Everything is written in short transactions (one line, or ~2 MB of a file
 bulk_learn, which `learn_all` imports when called), in WAL mode with a busy timeout, so
 that a REPL, a pipe predictor and `nextword learn` can share the store, and a killed
 writer loses at most its transaction. Nothing here imports NumPy.
+
+A file is identified before anything can write to it: through SQLite as an immutable,
+read-only file (no lock taken, no log replayed), so that another program's database and
+its -wal/-shm stay byte for byte as they are. SQLite is given percent-encoded URIs: a path
+holding `#`, `?` or `%` names exactly that file. Errors that say the store cannot be used
+now (I/O, a full disk, a lock, permissions: `transient`) raise StoreUnavailable, never the
+advice to move a store away, which is for a damaged store of ours alone.
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ import datetime
 import json
 import os
 import sqlite3
+import stat
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,8 +84,47 @@ class StoreError(NextwordError):
 
 
 class StoreUnavailable(StoreError):
-    """The personal store cannot be opened or created here (no such directory, read-only
-    disk, permissions). Predicting goes on without it; learning cannot."""
+    """The personal store cannot be opened, created, read or written now (no such directory,
+    a read-only or full disk, an I/O error, permissions): nothing says it is damaged.
+    Predicting goes on without it; learning cannot."""
+
+
+class StoreBusy(StoreUnavailable):
+    """Another process held the store's write lock for longer than the transaction waited."""
+
+
+# Primary SQLite result codes of a store that merely cannot be used now: PERM, BUSY, LOCKED,
+# NOMEM, READONLY, INTERRUPT, IOERR, FULL, CANTOPEN, PROTOCOL (not CORRUPT, NOTADB, ERROR).
+_TRANSIENT_CODES = {3, 5, 6, 7, 8, 9, 10, 13, 14, 15}
+_TRANSIENT_WORDS = ("disk i/o", "disk is full", "locked", "busy", "readonly", "read-only",
+                    "unable to open", "out of memory", "locking protocol", "interrupted",
+                    "access permission")
+
+
+def transient(exc: Exception) -> bool:
+    """Whether an SQLite error (or an OSError) says the store cannot be used now, rather
+    than that it is damaged."""
+    if isinstance(exc, OSError):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _TRANSIENT_CODES
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        w in str(exc).lower() for w in _TRANSIENT_WORDS)
+
+
+def busy(exc: Exception) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (5, 6)
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def uri(path: Path, **params) -> str:
+    """The SQLite URI naming exactly `path` (every byte that is not plainly safe
+    percent-encoded: a `#`, `?` or `%` in a file name is part of the name)."""
+    name = urllib.parse.quote(os.fsencode(os.path.abspath(path)), safe="/")
+    return f"file:{name}?" + urllib.parse.urlencode(params)
 
 
 @dataclass
@@ -101,6 +149,7 @@ class UserStore:
         self._lock = threading.RLock()
         self._writes = 0  # commits made here (PRAGMA data_version counts the others')
         self._others = (-1.0, None)  # (when asked, PRAGMA data_version)
+        self._wait_ms = BUSY_MS  # how long the transaction under way waits for another writer
 
     # -- opening ---------------------------------------------------------------------------
 
@@ -108,60 +157,143 @@ class UserStore:
         return self._conn is not None or self.path.exists()
 
     def _describe(self, exc: Exception) -> str:
+        """Why a store that is ours cannot be used: damaged (to move away)."""
         return (f"the personal store {self.path} cannot be used ({exc}): move it away "
                 f"(e.g. mv {self.path} {self.path}.old) to start a new one, or choose another "
                 f"with --user-db PATH or $NEXTWORD_USER_DB")
 
+    def _failed(self, exc: Exception, doing: str = "read") -> StoreError:
+        """The error to raise for an SQLite error on a store already known to be ours."""
+        if busy(exc):
+            return StoreBusy(f"the personal store {self.path} stayed locked by another process "
+                             f"for {self._wait_ms / 1000:g} s: try again")
+        if transient(exc):
+            return self._cannot(doing, exc)
+        return StoreError(self._describe(exc))
+
+    def _cannot(self, doing: str, exc: Exception) -> StoreUnavailable:
+        return StoreUnavailable(f"cannot {doing} the personal store {self.path} ({_reason(exc)})")
+
+    def _foreign(self, what: str) -> StoreError:
+        return StoreError(f"{self.path} is not a nextword personal store ({what}): it is left as it "
+                          f"is; choose another path with --user-db PATH or $NEXTWORD_USER_DB")
+
     def connection(self, create: bool = False) -> sqlite3.Connection | None:
-        """The open connection; None if the store does not exist and `create` is False.
-        Raises StoreError for a damaged, newer or foreign file, StoreUnavailable when it
-        cannot be opened or created here."""
+        """The open connection; None if the store does not exist (or is empty) and `create`
+        is False. Raises StoreError for a damaged, newer or foreign file, StoreUnavailable
+        when it cannot be opened or created here now."""
         with self._lock:
             if self._conn is None:
-                if not create and not self.path.exists():
+                kind = self._identify()
+                if kind != "ours" and not create:
                     return None
-                self._conn = self._open(create)
+                self._conn = self._open(kind)
             return self._conn
 
-    def _open(self, create: bool) -> sqlite3.Connection | None:
-        made = False
+    def _identify(self) -> str:
+        """"missing", "empty" (nothing learned: a new empty file or an SQLite database without
+        tables) or "ours", found without writing anything: another program's database, and
+        its -wal, -shm or -journal, stay byte for byte as they are. Read through SQLite as an
+        immutable file (no lock, no log), never by a descriptor of our own: closing one would
+        drop the POSIX locks this process's other connections hold on the file. Raises
+        StoreError for a file that is not a store, StoreUnavailable for one that cannot be
+        read now."""
         try:
-            if create and not self.path.exists():
-                if not self.path.parent.exists():
-                    self.path.parent.mkdir(parents=True, mode=0o700)
-                with contextlib.suppress(FileExistsError):  # private from the start
-                    os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-                    made = True
-            conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=BUSY_MS / 1000)
-        except (OSError, sqlite3.OperationalError) as exc:
-            raise StoreUnavailable(f"cannot open the personal store {self.path} ({_reason(exc)})") from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
-            if not self._check(conn, create or made):
+            mode = os.stat(self.path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return "missing"
+        except OSError as exc:
+            raise self._cannot("open", exc) from None
+        if stat.S_ISDIR(mode):
+            raise self._cannot("open", sqlite3.OperationalError("unable to open database file"))
+        if not stat.S_ISREG(mode):
+            raise self._foreign("not a regular file")
+        for attempt in range(2):
+            try:
+                conn = sqlite3.connect(uri(self.path, mode="ro", immutable=1), uri=True)
+            except sqlite3.Error as exc:
+                raise self._cannot("open", exc) from None
+            try:
+                version, app = (conn.execute(f"PRAGMA {p}").fetchone()[0]
+                                for p in ("user_version", "application_id"))
+                if app == APPLICATION_ID:  # (marked in its header: ours, even if damaged beyond it)
+                    return "ours"
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+                break
+            except sqlite3.DatabaseError as exc:
+                if transient(exc):
+                    raise self._cannot("open" if "unable to open" in str(exc) else "read", exc) from None
+                if attempt:
+                    raise self._foreign("not an SQLite database") from None
+                time.sleep(0.05)  # (read unlocked: perhaps a page another process was writing)
+            finally:
                 conn.close()
-                return None
+        logs = [s for s in ("-wal", "-journal") if _size(f"{self.path}{s}")]
+        if app or version or tables - {"sqlite_sequence"} or "-wal" in logs:
+            raise self._foreign("an SQLite database of another kind")
+        if "-journal" in logs and _size(self.path):
+            raise self._foreign("an SQLite database of another kind, with a journal to roll back")
+        # (An empty file beside a -journal: a store being made by another process.)
+        return "empty"
+
+    def _open(self, kind: str) -> sqlite3.Connection:
+        """Connect to a store that is ours, or make one where `kind` says there is none yet
+        ("missing": a new file, private from the start; "empty": the schema into it). A new
+        store that cannot be made leaves nothing behind."""
+        made: list[Path] = []  # what this call created, removed again if it fails
+        conn = None
+        try:
+            if kind == "missing":
+                parents = [p for p in reversed(self.path.parents) if not p.exists()]
+                for parent in parents:
+                    parent.mkdir(mode=0o700)
+                    made.insert(0, parent)
+                try:
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                    os.close(os.open(self.path, flags, 0o600))
+                    made[:0] = [Path(f"{self.path}{side}") for side in ("-journal", "-wal", "-shm")
+                                if not os.path.lexists(f"{self.path}{side}")] + [self.path]
+                except FileExistsError:  # made meanwhile by another process
+                    kind = self._identify()
+            conn = sqlite3.connect(uri(self.path, mode="rw"), uri=True, isolation_level=None,
+                                   check_same_thread=False, timeout=BUSY_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+            self._check(conn, kind != "ours")
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                 conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a crashed process loses nothing committed
             conn.execute("PRAGMA cache_size = -32768")  # 32 MB at most: learning touches pages all over
-        except StoreError:
-            conn.close()
+            return conn
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            self._unmake(made)
+            if isinstance(exc, StoreError):
+                raise
+            if isinstance(exc, OSError):
+                raise self._cannot("open", exc) from None
+            if isinstance(exc, sqlite3.DatabaseError):
+                if transient(exc) or kind != "ours":
+                    raise self._cannot("open", exc) from None
+                raise StoreError(self._describe(exc)) from None
             raise
-        except sqlite3.OperationalError as exc:
-            conn.close()
-            if "readonly" in str(exc) or "unable to open" in str(exc):
-                raise StoreUnavailable(f"cannot open the personal store {self.path} ({exc})") from None
-            raise StoreError(self._describe(exc)) from None
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise StoreError(self._describe(exc)) from None
-        return conn
 
-    def _check(self, conn: sqlite3.Connection, may_create: bool) -> bool:
+    def _unmake(self, made: list[Path]) -> None:
+        """Remove what a failed `_open` created (side files SQLite may have left that were
+        not there before, the new file, new directories), if the new file is still empty."""
+        with contextlib.suppress(OSError):
+            if self.path in made and self.path.stat().st_size:
+                return  # written meanwhile (another process): no longer ours to remove
+        for path in made:
+            with contextlib.suppress(OSError):
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()
+                else:
+                    path.unlink()
+
+    def _check(self, conn: sqlite3.Connection, may_create: bool) -> None:
         """Refuse what is not a nextword store of a known version; create the schema in an
-        empty database (one just made, or an empty file) when allowed. False: an empty
-        database left as it is (nothing learned yet)."""
+        empty database (one just made, or an empty file) when allowed."""
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         app = conn.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -170,10 +302,8 @@ class UserStore:
                              f"this nextword knows ({SCHEMA_VERSION}): upgrade nextword, or choose "
                              f"another store with --user-db PATH or $NEXTWORD_USER_DB")
         if app == APPLICATION_ID and version == SCHEMA_VERSION and _TABLES <= tables:
-            return True
-        if app == 0 and version == 0 and not tables - {"sqlite_sequence"}:
-            if not may_create:
-                return False
+            return
+        if app == 0 and version == 0 and not tables - {"sqlite_sequence"} and may_create:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if conn.execute("PRAGMA user_version").fetchone()[0] == 0:  # not created meanwhile
@@ -183,11 +313,13 @@ class UserStore:
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
-            return True
-        raise StoreError(f"{self.path} is not a nextword personal store (an SQLite database of "
-                         f"another kind): choose another path with --user-db PATH or $NEXTWORD_USER_DB")
+            return
+        if app == APPLICATION_ID:  # marked as ours, without its tables
+            raise StoreError(self._describe(sqlite3.DatabaseError("its tables are missing")))
+        raise self._foreign("an SQLite database of another kind")
 
     def close(self) -> None:
         with self._lock:
@@ -208,7 +340,7 @@ class UserStore:
                 try:
                     seen = self._conn.execute("PRAGMA data_version").fetchone()[0] if self._conn else None
                 except sqlite3.DatabaseError as exc:
-                    raise StoreError(self._describe(exc)) from None
+                    raise self._failed(exc) from None
                 self._others = (now, seen)
             return (self._others[1], self._writes)
 
@@ -218,14 +350,18 @@ class UserStore:
             try:
                 yield self.connection()
             except sqlite3.DatabaseError as exc:
-                raise StoreError(self._describe(exc)) from None
+                raise self._failed(exc) from None
 
     @contextlib.contextmanager
-    def _transaction(self):
-        """A write transaction (BEGIN IMMEDIATE: waits for other writers, never deadlocks)."""
+    def _transaction(self, wait_ms: int = BUSY_MS):
+        """A write transaction (BEGIN IMMEDIATE: waits up to `wait_ms` for other writers,
+        never deadlocks; StoreBusy if they held on longer)."""
         with self._lock:
             conn = self.connection(create=True)
+            self._wait_ms = wait_ms
             try:
+                if wait_ms != BUSY_MS:
+                    conn.execute(f"PRAGMA busy_timeout = {wait_ms}")
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield conn
@@ -234,24 +370,23 @@ class UserStore:
                     with contextlib.suppress(sqlite3.Error):
                         conn.execute("ROLLBACK")
                     raise
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise StoreError(f"the personal store {self.path} stayed locked by another "
-                                     f"process for {BUSY_MS // 1000} s: try again") from None
-                if "readonly" in str(exc) or "disk" in str(exc):
-                    raise StoreUnavailable(f"cannot write the personal store {self.path} ({exc})") from None
-                raise StoreError(self._describe(exc)) from None
             except sqlite3.DatabaseError as exc:
-                raise StoreError(self._describe(exc)) from None
+                raise self._failed(exc, "write") from None
+            finally:
+                if wait_ms != BUSY_MS:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute(f"PRAGMA busy_timeout = {BUSY_MS}")
+                self._wait_ms = BUSY_MS
             self._writes += 1
 
     # -- learning --------------------------------------------------------------------------
 
-    def learn(self, text: str, when: float | None = None) -> int:
-        """Add the words and sequences of `text` in one transaction; returns its words."""
+    def learn(self, text: str, when: float | None = None, wait_ms: int = BUSY_MS) -> int:
+        """Add the words and sequences of `text` in one transaction (waiting up to `wait_ms`
+        for another writer: StoreBusy after that); returns its words."""
         grams, shown, words = count_grams(text)
         if words:
-            self._add(grams, shown, time.time() if when is None else when)
+            self._add(grams, shown, time.time() if when is None else when, wait_ms)
         return words
 
     def learn_all(self, texts: Iterable[str], progress=None, when: float | None = None) -> int:
@@ -272,11 +407,11 @@ class UserStore:
                 progress(total_chars, total_words)
         return total_words
 
-    def _add(self, grams: Counter, shown: dict[str, str | None], when: float) -> None:
+    def _add(self, grams: Counter, shown: dict[str, str | None], when: float, wait_ms: int = BUSY_MS) -> None:
         day = datetime.date.fromtimestamp(when).toordinal()
         # Words alone, in the order they first came: new words are numbered in text order.
         forms = [w for a, b, w in grams if not b]
-        with self._transaction() as conn:
+        with self._transaction(wait_ms) as conn:
             ids = word_ids(conn, forms)
             ids[""] = 0
             conn.executemany("UPDATE words SET shown = ? WHERE id = ? AND shown IS NOT ?",
@@ -423,6 +558,13 @@ def statements(script: str) -> list[str]:
             out.append(text)
             current = []
     return out
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 def _reason(exc: Exception) -> str:

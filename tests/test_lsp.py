@@ -295,7 +295,7 @@ def test_a_missing_or_damaged_model_or_store_is_an_error_message_and_a_clean_exi
     (tmp_path / "user.db").write_bytes(b"\x00garbage" * 1000)  # ($NEXTWORD_USER_DB, from conftest)
     servers = [start(tmp_path / "no-model"), start(model_copy, "--user-db", ""),  # (started together: faster)
                start(model_dir)]
-    says_all = ["no model at", "weights.npz", f"the personal store {tmp_path / 'user.db'} cannot be used"]
+    says_all = ["no model at", "weights.npz", f"{tmp_path / 'user.db'} is not a nextword personal store"]
     for proc, says in zip(servers, says_all, strict=True):
         shown, answer = read_message(proc.stdout), read_message(proc.stdout)
         assert shown["method"] == "window/showMessage" and shown["params"]["type"] == 1

@@ -139,13 +139,19 @@ def test_predicting_without_a_store(model_dir, tmp_path):
     assert len(notes) == 1 and notes[0].startswith(f"Note: cannot open the personal store {unwritable}")
     assert words(invoke("predict", "-m", model_dir, "--user-db", "", "A dog "))[0] == "barks"
     assert invoke("learn", "--user-db", "", __file__).exit_code == 2
-    assert "none (--user-db '')" in invoke("info", "-m", model_dir, "--user-db", "").stdout
+    info = invoke("info", "-m", model_dir, "--user-db", "").stdout
+    assert "none (an empty --user-db or $NEXTWORD_USER_DB)" in info
 
 
 @pytest.mark.parametrize("command", [["predict", "the "], ["learn", __file__], ["forget", "--all"], ["info"]])
 def test_a_damaged_store_is_one_error_line(model_dir, tmp_path, command):
-    damaged = tmp_path / "user.db"
-    damaged.write_bytes(b"\x00garbage" * 1000)
+    damaged = tmp_path / "user.db"  # ours, its first page overwritten
+    made = UserStore(damaged)
+    made.learn("some words")
+    made.close()  # its log checkpointed: the file is all there is
+    data = bytearray(damaged.read_bytes())
+    data[100:4096] = b"\x00garbage" * 499 + b"\x00garbag"
+    damaged.write_bytes(bytes(data))
     args = command + (["-m", model_dir] if command[0] in ("predict", "info") else [])
     result = invoke(*args)
     if command[0] == "info":  # the model's card, then the store's problem
@@ -155,8 +161,9 @@ def test_a_damaged_store_is_one_error_line(model_dir, tmp_path, command):
         assert result.stdout == ""
     assert result.exit_code == 1
     assert result.stderr.count("\n") == 1 and result.stderr.startswith(
-        f"Error: the personal store {damaged} cannot be used (file is not a database): move it away")
-    assert damaged.read_bytes() == b"\x00garbage" * 1000
+        f"Error: the personal store {damaged} cannot be used (database disk image is malformed): "
+        "move it away")
+    assert damaged.read_bytes() == data
 
 
 def test_context_words():

@@ -147,10 +147,20 @@ def test_a_killed_writer_leaves_a_readable_store(tmp_path):
 
 
 def test_damaged_newer_and_foreign_files_are_refused_untouched(tmp_path):
-    damaged = tmp_path / "damaged.db"
-    damaged.write_bytes(b"this is no database\n" * 100)
+    damaged = tmp_path / "damaged.db"  # a store of ours whose first page is overwritten
+    made = UserStore(damaged)
+    made.learn("some words")
+    made.close()  # its log checkpointed: the file is all there is
+    data = bytearray(damaged.read_bytes())
+    data[100:4096] = b"\xff" * 3996
+    damaged.write_bytes(bytes(data))
     with pytest.raises(StoreError, match=f"{damaged} cannot be used .*move it away"):
         UserStore(damaged).connection()
+    garbage = tmp_path / "garbage.db"  # not ours: never "move it away"
+    garbage.write_bytes(b"this is no database\n" * 100)
+    with pytest.raises(StoreError, match="not a nextword personal store \\(not an SQLite database\\)") as exc:
+        UserStore(garbage).learn("words")
+    assert "mv " not in str(exc.value)
 
     newer = tmp_path / "newer.db"
     UserStore(newer).learn("some words")
@@ -165,10 +175,11 @@ def test_damaged_newer_and_foreign_files_are_refused_untouched(tmp_path):
     conn.execute("CREATE TABLE bookmarks (url TEXT)")
     conn.commit()
     conn.close()
-    before = [p.read_bytes() for p in (damaged, foreign)]
-    with pytest.raises(StoreError, match="not a nextword personal store"):
+    before = [p.read_bytes() for p in (damaged, foreign, garbage)]
+    with pytest.raises(StoreError, match="not a nextword personal store") as exc:
         UserStore(foreign).learn("words")
-    assert [p.read_bytes() for p in (damaged, foreign)] == before
+    assert "mv " not in str(exc.value)
+    assert [p.read_bytes() for p in (damaged, foreign, garbage)] == before
 
 
 def test_an_empty_file_is_read_as_empty_and_learned_into(tmp_path):

@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import tokenizer as tokenizer_mod
 from ..store_text import normalize
-from ..userstore import UserStore
+from ..userstore import StoreUnavailable, UserStore
 from .cache import TOKEN
 
 CAP = {3: 0.7, 2: 0.5, 1: 0.15}
@@ -72,9 +72,20 @@ class Personal:
         self._ids: dict[str, int | None] = {}
         self._unigram = None
         self._prefixed = ("", [], False)  # (prefix, rows, all its words) of the last lookup
+        self.failed: str | None = None  # why the store could not be read: left out since
 
     def version(self):
-        return self.user_store.version()
+        if self.failed is None:
+            try:
+                return self.user_store.version()
+            except StoreUnavailable as exc:
+                self._fail(exc)
+        return None
+
+    def _fail(self, exc: StoreUnavailable) -> None:
+        """The store cannot be read now (an I/O error, a full disk): say nothing from here on."""
+        self.failed = str(exc)
+        self._answers, self._unigram, self._prefixed = {}, None, ("", [], False)
 
     def words_of(self, ids) -> tuple[str, ...]:
         """The context's last words (at most two) when only token ids are known."""
@@ -90,13 +101,19 @@ class Personal:
         """The store's part after a context ending in `words` (forms, at most two), or None
         if it has nothing to say."""
         version = self.version()
+        if self.failed is not None:
+            return None
         if version != self._version:
             self._version, self._answers, self._ids, self._unigram = version, {}, {}, None
             self._prefixed = ("", [], False)
         if words not in self._answers:
             if len(self._answers) >= _ANSWERS:
                 del self._answers[next(iter(self._answers))]
-            self._answers[words] = self._compute(words)
+            try:
+                self._answers[words] = self._compute(words)
+            except StoreUnavailable as exc:
+                self._fail(exc)
+                return None
         return self._answers[words]
 
     def _compute(self, words: tuple[str, ...]) -> Guess | None:
@@ -172,7 +189,11 @@ class Personal:
         if whole and prefix.startswith(last):  # typed further: the words are among those
             rows = [row for row in rows if row[0].startswith(prefix)]
         else:
-            rows = self.user_store.starting_with(prefix, PREFIX_ROWS)
+            try:
+                rows = self.user_store.starting_with(prefix, PREFIX_ROWS)
+            except StoreUnavailable as exc:
+                self._fail(exc)
+                return {}, {}
         self._prefixed = (prefix, rows, len(rows) < PREFIX_ROWS)
         found, shown = {}, {}
         for form, written, n in rows[:8]:
