@@ -65,7 +65,6 @@ class Windows:
     long: bool                   # the text suits long context (the patience follows it)
     long_context: bool           # and this new model gets it
     batch_size: int              # long windows come in smaller batches, unless given
-    learning_rate: float | None  # as given, or the resumed model's
 
     def valid_cap(self, time_budget: float | None) -> int:
         """Most validation tokens: under a time budget, about 1,000 per second of it (at
@@ -74,29 +73,30 @@ class Windows:
 
 
 def choose_windows(job: Job, vocab: int, tokens: int, lines: int, previous: dict | None) -> Windows:
-    """A small vocabulary in lines long enough: long context. A resumed model keeps its
-    windows (its learning rate too, unless given)."""
+    """Long context for a small vocabulary in long lines; a resumed model keeps its windows."""
     cfg = job.asked
     long = defaults.long_context(vocab, tokens / max(1, lines))
     if previous is not None:
         saved = from_dict(TrainConfig, previous.get("training", {}))
         return Windows(cfg.seq_len or saved.seq_len or defaults.SHORT_WINDOW,
                        saved.line_windows if cfg.line_windows is None else cfg.line_windows,
-                       long, False, cfg.batch_size, cfg.learning_rate or saved.learning_rate)
+                       long, False, cfg.batch_size)
     batch = min(cfg.batch_size, defaults.LONG_BATCH) if long and job.auto_batch else cfg.batch_size
     return Windows(cfg.seq_len or (defaults.LONG_WINDOW if long else defaults.SHORT_WINDOW),
                    long if cfg.line_windows is None else cfg.line_windows,
-                   long, long, batch, cfg.learning_rate)
+                   long, long, batch)
 
 
 @dataclass(frozen=True)
 class Resumed:
-    """What a resumed network keeps from its saved training: its arithmetic and optimizer."""
+    """What a resumed network keeps: its arithmetic and optimizer, and (unless given) its
+    learning rate."""
 
     network: ModelConfig
     precision: str
     weight_average: bool
     sampled_softmax: bool
+    learning_rate: float | None
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ def make_plan(job: Job, windows: Windows, vocab: int, train_tokens: int, n_windo
     if resumed is not None:
         network = resumed.network
         precision, sampled = resumed.precision, resumed.sampled_softmax
-        weight_average, learning_rate = resumed.weight_average, windows.learning_rate
+        weight_average, learning_rate = resumed.weight_average, resumed.learning_rate
     else:
         network = choose_network(job.model_options, vocab, windows.long_context, windows.seq_len,
                                  train_tokens)
@@ -145,7 +145,8 @@ def make_plan(job: Job, windows: Windows, vocab: int, train_tokens: int, n_windo
         sampled = (defaults.sampled_softmax(network.vocab_size) if cfg.sampled_softmax is None
                    else cfg.sampled_softmax)
         weight_average = cfg.weight_average
-        learning_rate = windows.learning_rate or defaults.learning_rate(network.units)
+        learning_rate = (defaults.learning_rate(network.units) if cfg.learning_rate is None
+                         else cfg.learning_rate)
     epochs = cfg.epochs if cfg.epochs is not None else UNLIMITED if cfg.time_budget else EPOCHS
     training = replace(cfg, seq_len=windows.seq_len, line_windows=windows.line_windows,
                        batch_size=batch, learning_rate=learning_rate, precision=precision,

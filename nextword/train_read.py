@@ -103,8 +103,8 @@ def vocabulary(job: Job, files: list, previous: dict | None) -> tuple[object, di
 
 def encode(job: Job, tok, files: list, work: Path,
            stats: corpus.DecodeStats) -> tuple[data.TokenFile, np.ndarray]:
-    """The corpus as a token file (as much as a tenth of the time budget reads), and how
-    often each token occurs in it."""
+    """The corpus as a token file, and how often each token occurs in it."""
+    # Under a time budget, as much as a tenth of it reads.
     counts = np.zeros(tok.get_vocab_size(), dtype=np.int64)
     tokens = data.encode_files(tok, files, work / "corpus.bin", stats, counts, job.share(0.1))
     if tokens.count == 0:
@@ -114,8 +114,8 @@ def encode(job: Job, tok, files: list, work: Path,
 
 def validation(job: Job, windows: Windows, tok, tokens: data.TokenFile, valid_files: list,
                work: Path, stats: corpus.DecodeStats):
-    """The training tokens, the validation tokens and the span of them validation uses: the
-    --valid files, or blocks held out of the corpus."""
+    """The training and validation tokens: the --valid files, or blocks held out of the corpus."""
+    # Returns (training tokens, validation tokens, the span of them validation uses).
     cap = windows.valid_cap(job.asked.time_budget)
     if valid_files:
         valid = data.encode_files(tok, valid_files, work / "valid.bin", stats, deadline=job.share(0.05))

@@ -14,7 +14,7 @@ from . import artifact, data, defaults, distribute, hardware, ngram_build, repla
 from . import tokenizer
 from . import model as model_mod
 from .callbacks import BestCheckpoint, Progress, StopOnDivergence, TimeBudget
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, from_dict
 from .errors import ModelError
 from .predictors import mixture as mixture_mod
 from .predictors import windowed
@@ -49,8 +49,9 @@ def network(job: Job, text: Corpus, previous: dict | None) -> tuple[Plan, keras.
         with job.dist.scope():
             net = _load_keras(job.model_dir)
         # The saved model keeps its arithmetic and optimizer: record what is used.
+        saved = from_dict(TrainConfig, previous.get("training", {}))
         resumed = Resumed(previous["_model"], net.dtype_policy.name, bool(net.optimizer.use_ema),
-                          net.sampled)
+                          net.sampled, job.asked.learning_rate or saved.learning_rate)
         return _plan(job, text, facts, resumed), net
     plan = _plan(job, text, facts, None)
     cfg, windows = plan.training, plan.windows
@@ -70,8 +71,7 @@ def _plan(job: Job, text: Corpus, facts: hardware.Facts, resumed: Resumed | None
 
 
 def count_ngram(job: Job, text: Corpus) -> dict[str, np.ndarray] | None:
-    """The Kneser-Ney counts of the training tokens (memory capped by ngram_build), or None
-    for a text too short to have trigrams (or on a worker that writes nothing)."""
+    """The 3-gram's Kneser-Ney counts of the training tokens (None: too short, or a worker)."""
     if not job.chief:
         return None
     try:
@@ -124,8 +124,9 @@ class Fitted:
 
 
 def fit(job: Job, plan: Plan, net: keras.Model, batches: Batches, writer: ModelWriter) -> Fitted:
-    """Keras `fit` with the callbacks that show progress, save each better model, stop on
-    divergence, halve the learning rate, stop early and keep to the time budget."""
+    """Keras `fit`, saving each better model, until the epochs, patience or budget end."""
+    # The callbacks show progress, save each better model, stop on divergence, halve the
+    # learning rate, stop early and keep to the time budget.
     cfg, progress = plan.training, writer.progress
     diverged = StopOnDivergence(plan.network.vocab_size)
     checkpoint = BestCheckpoint(writer.save, best=writer.to_beat, max_loss=diverged.limit)
@@ -160,8 +161,8 @@ def fit(job: Job, plan: Plan, net: keras.Model, batches: Batches, writer: ModelW
 
 def fit_predictor(job: Job, plan: Plan, text: Corpus, ngram: dict | None,
                   best: float | None) -> tuple[dict | None, int]:
-    """How the saved network reads text, and the mixture's weights fitted to it; Ctrl-C
-    here keeps the saved model with the default weights."""
+    """How the saved network reads text, and the mixture's weights fitted to it."""
+    # Ctrl-C here keeps the saved model, with the predictor's default weights.
     try:
         return fit_mixture(job, plan, text, ngram)
     except KeyboardInterrupt as exc:
