@@ -64,6 +64,12 @@ def test_train_with_defaults_writes_the_default_location(tmp_path, isolated_mode
     assert result.exit_code == 0, result.output + result.stderr
     assert f"Model written to {isolated_model_path}" in result.output
     assert CliRunner().invoke(cli, ["info"]).exit_code == 0
+    # Each stage is announced as it starts, in order, numbered as lmplz numbers its own.
+    stages = [line for line in result.stderr.splitlines() if line.startswith("=== ")]
+    assert stages == ["=== 1/5 Reading the corpus ===", "=== 2/5 Setting up the network ===",
+                      "=== 3/5 Counting 3-grams in the training text ===",
+                      "=== 4/5 Training the network ===",
+                      "=== 5/5 Fitting the predictor to the saved network ==="], result.stderr
 
 
 @pytest.mark.parametrize("content,fragment", [
