@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 import nextword  # noqa: E402
 from corpora import longrange  # noqa: E402
-from nextword import ngram_build  # noqa: E402
-from nextword.predictor import Predictor  # noqa: E402
+from nextword.prediction import ngram_counts  # noqa: E402
+from nextword.prediction.predictor import Predictor  # noqa: E402
 
 GAP_BUCKETS = [(30, 60), (5, 15), (16, 29), (61, 90), (91, 150), (151, 250)]
 
@@ -57,8 +57,8 @@ def main() -> None:
 
     lstm = nextword.load(model).only("lstm")
     ids = np.asarray(lstm.tokenizer.encode(corpus.read_text()).ids)
-    trigram = Predictor(lstm.path, ngram_build.kneser_ney(lstm.engine.vocab_size, [ids]), lstm.tokenizer)
-    training = nextword.artifact.read_config(model)["training"]
+    trigram = Predictor(lstm.path, ngram_counts.kneser_ney(lstm.engine.vocab_size, [ids]), lstm.tokenizer)
+    training = nextword.modeldir.directory.read_config(model)["training"]
     print(f"\n{wall:.0f} s in all; seq_len {training['seq_len']}, batch {training['batch_size']}, "
           f"{training['precision']}; chance = {1 / len(longrange.COUNTRIES):.0%}")
     print(f"{'gap (tokens)':>14}  {'passages':>8}  {'LSTM top-1':>10}  {'3-gram top-1':>12}")

@@ -6,7 +6,7 @@ updates, while a network trains on passages of corpora/longrange.py.
 `bench/memory_curve.py` answers "does `nextword train` with the defaults learn the link in
 4 minutes?" (yes or no, after 5 minutes). This answers the question before it: after how
 many updates does a network of given settings escape the plateau, if at all? It builds the
-network with nextword.train.new_model and fits it on the token file with Keras, probing
+network with nextword.training.train.new_model and fits it on the token file with Keras, probing
 the live weights (not the weight average) on 200 held-out passages of the same gaps.
 --line-windows starts the windows at line starts (data.line_windows). With
 --thin P, a share P of the training windows keeps only 15-100 % of its tokens; with
@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nextword.tfimport import quiet_import_tensorflow  # noqa: E402
+from nextword.training.tfimport import quiet_import_tensorflow  # noqa: E402
 
 quiet_import_tensorflow()
 
@@ -35,9 +35,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from corpora import longrange  # noqa: E402
-from nextword import data, tokenizer  # noqa: E402
-from nextword import train as training  # noqa: E402
-from nextword.config import ModelConfig, TrainConfig  # noqa: E402
+from nextword.training import data  # noqa: E402
+from nextword.text import tokenizer  # noqa: E402
+from nextword.training import train as training  # noqa: E402
+from nextword.modeldir.settings import ModelConfig, TrainConfig  # noqa: E402
 
 
 def shortened_batches(ids: np.ndarray, seq: int, batch: int, share: float, seed: int, shorten):

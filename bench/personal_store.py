@@ -5,7 +5,7 @@ whose names and jargon the model has not seen, split in time.
 
 The model (by default trained once, `--time-budget 90s`, on the Python documentation corpus
 of `make demo`, kept in bench/results/) types the second part of the text with the
-keystroke-savings simulation of `nextword evaluate` (nextword.evaluate.keystroke_savings,
+keystroke-savings simulation of `nextword evaluate` (nextword.frontends.evaluate.keystroke_savings,
 presage_simulator's scoring), twice: as it is (the cache still reads the typed text), and
 with a personal store that has learned the first part with `nextword learn` and learns each
 paragraph once typed, as `nextword complete` learns each line. The text is
@@ -31,9 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nextword import artifact
-from nextword.evaluate import PARAGRAPH_BREAK, keystroke_savings, ksr_from
-from nextword.predictor import Predictor
+from nextword.modeldir import directory
+from nextword.frontends.evaluate import PARAGRAPH_BREAK, keystroke_savings, ksr_from
+from nextword.prediction.predictor import Predictor
 
 SHARED = ROOT.parent / "shared" / "corpora"
 RESULTS = ROOT / "bench" / "results"
@@ -170,7 +170,7 @@ def main() -> None:
         return
     model = args.model or default_model(log)
     learned, paragraphs = split(args.text.read_text(encoding="utf-8"), args.learn_share, args.words)
-    print(f"model: {model} (trained on {', '.join(artifact.summary(artifact.read_config(model)).corpus)})")
+    print(f"model: {model} (trained on {', '.join(directory.summary(directory.read_config(model)).corpus)})")
     print(f"text: {args.text.name}, first {args.learn_share:.0%} of its lines learned "
           f"({len(learned.split()):,} words), the next {args.words:,} words typed, "
           f"N={args.suggestions} suggestions")
@@ -185,7 +185,7 @@ def main() -> None:
             print(f"nextword {name:<27} keystroke savings {100 * ksr:5.1f} %  ({counts['words']:,} words, "
                   f"ks {counts['ks']:,}, ki {counts['ki']:,}, kn {counts['kn']:,}){extra}")
         print(f"nextword: learning adds {100 * (rows[1] - rows[0]):+.1f} points")
-        corpus = [Path(p) for p in artifact.summary(artifact.read_config(model)).corpus]
+        corpus = [Path(p) for p in directory.summary(directory.read_config(model)).corpus]
         log("Presage ...")
         presage = presage_ksr(corpus, learned, paragraphs, work)
         if isinstance(presage, str):

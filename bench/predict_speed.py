@@ -27,9 +27,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nextword import artifact, ngram_build, tokenizer
-from nextword.predictors.mixture import DEFAULT_WEIGHTS
-from nextword.config import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
+from nextword.modeldir import directory
+from nextword.prediction import ngram_counts
+from nextword.text import tokenizer
+from nextword.prediction.mixture import DEFAULT_WEIGHTS
+from nextword.modeldir.settings import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "wikitext-2.valid.txt"
 PARAGRAPH = ("The return value of the function is a new list that holds the items of the old "
@@ -47,13 +49,13 @@ def build_model(path: Path, vocab: int = 10_000) -> None:
     cfg = ModelConfig(vocab_size=tok.get_vocab_size(), embedding_dim=256, units=512, dropout=0.0)
     rng = np.random.default_rng(1)
     arrays = {name: (rng.standard_normal(shape) * 0.05).astype(np.float32)
-              for name, shape in artifact.expected_shapes(cfg).items()}
+              for name, shape in directory.expected_shapes(cfg).items()}
     summary = Summary(corpus=["(benchmark: random weights)"])
     config = {"format_version": FORMAT_VERSION, "model": to_dict(cfg),
               "training": to_dict(TrainConfig()), "summary": to_dict(summary),
               "mixture": {"weights": DEFAULT_WEIGHTS}}
-    ngram = ngram_build.build(cfg.vocab_size, (np.asarray(tok.encode(t).ids) for t in texts))
-    artifact.write(path, config, tok, arrays, lambda tmp: ngram_build.save(ngram, tmp))
+    ngram = ngram_counts.build(cfg.vocab_size, (np.asarray(tok.encode(t).ids) for t in texts))
+    directory.write(path, config, tok, arrays, lambda tmp: ngram_counts.save(ngram, tmp))
 
 
 def timed(cmd: list[str], runs: int) -> float:
@@ -104,7 +106,7 @@ def bench_model(path: Path | None):
 
 
 def describe(model: Path) -> str:
-    cfg = artifact.read_config(model)["_model"]
+    cfg = directory.read_config(model)["_model"]
     return f"embedding {cfg.embedding_dim}, {cfg.units} units, {cfg.vocab_size} words"
 
 
@@ -136,7 +138,7 @@ def main() -> None:
         return
     print(f"model: {figures['model']}")
     if args.user_db:
-        from nextword.userstore import UserStore
+        from nextword.store.database import UserStore
 
         held = UserStore(args.user_db).summary()
         print(f"personal store: {args.user_db}, {held.words:,} words learned ({held.distinct:,} distinct), "

@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nextword import artifact  # noqa: E402
-from nextword.predictors import windowed  # noqa: E402
-from nextword.predictors.lstm import Engine  # noqa: E402
+from nextword.modeldir import directory  # noqa: E402
+from nextword.prediction import windowed  # noqa: E402
+from nextword.prediction.lstm import Engine  # noqa: E402
 
 
 class Restarted(windowed.WindowedEngine):
@@ -41,7 +41,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=20_000)
     parser.add_argument("--window", type=int, help="default: the model's training window")
     args = parser.parse_args()
-    snap = artifact.load(args.model)
+    snap = directory.load(args.model)
     cfg = snap.config["_model"]
     engine = Engine(replace(cfg, reading_window=0), snap.weights)
     window = args.window or snap.config["training"]["seq_len"]

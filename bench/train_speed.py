@@ -27,15 +27,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nextword.tfimport import quiet_import_tensorflow  # noqa: E402
+from nextword.training.tfimport import quiet_import_tensorflow  # noqa: E402
 
 quiet_import_tensorflow()
 
 import keras  # noqa: E402
 
-from nextword import data, hardware  # noqa: E402
-from nextword.config import ModelConfig, TrainConfig  # noqa: E402
-from nextword.train import new_model  # noqa: E402
+from nextword.training import data  # noqa: E402
+from nextword.training import hardware  # noqa: E402
+from nextword.modeldir.settings import ModelConfig, TrainConfig  # noqa: E402
+from nextword.training.train import new_model  # noqa: E402
 
 VOCAB, EMB, UNITS, SEQ = 10_000, 256, 512, 35
 

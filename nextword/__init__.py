@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 def load(path=None, user_db="default"):
     """Load the model directory at `path` (default: the CLI's default model) for prediction,
     with the personal store at `user_db` (default: the CLI's; None for none)."""
-    from .predictor import Predictor
+    from nextword.prediction.predictor import Predictor
 
     return Predictor.load(path, user_db)
 

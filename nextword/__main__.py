@@ -1,3 +1,3 @@
-from .cli import main
+from nextword.cli.main import main
 
 main()

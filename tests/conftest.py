@@ -48,8 +48,8 @@ TINY_MODEL = dict(units=32, embedding_dim=16, dropout=0.0, attention=0)
 @pytest.fixture(scope="session")
 def trained(tmp_path_factory, structured_corpus):
     """A tiny model trained for a few short epochs: (model_dir, TrainResult)."""
-    from nextword.config import TrainConfig
-    from nextword.train import train
+    from nextword.modeldir.settings import TrainConfig
+    from nextword.training.train import train
 
     model_dir = tmp_path_factory.mktemp("models") / "tiny"
     cfg = TrainConfig(epochs=4, seq_len=20, batch_size=16, learning_rate=0.01, seed=1, line_windows=False)
@@ -105,13 +105,14 @@ def add_ngram(model_dir: Path, corpus: Path, mixture: dict | None = None) -> Non
 
     import numpy as np
 
-    from nextword import artifact, ngram_build
+    from nextword.modeldir import directory
+    from nextword.prediction import ngram_counts
 
-    snap = artifact.load(model_dir)
+    snap = directory.load(model_dir)
     ids = np.asarray(snap.tokenizer.encode(corpus.read_text()).ids)
-    arrays = ngram_build.build(snap.tokenizer.get_vocab_size(), [ids])
+    arrays = ngram_counts.build(snap.tokenizer.get_vocab_size(), [ids])
     config = json.loads((model_dir / "config.json").read_text())
     if mixture is not None:
         config["mixture"] = mixture
-    artifact.write(model_dir, config, snap.tokenizer, snap.weights,
-                   extra=lambda tmp: ngram_build.save(arrays, tmp))
+    directory.write(model_dir, config, snap.tokenizer, snap.weights,
+                   extra=lambda tmp: ngram_counts.save(arrays, tmp))

@@ -1,4 +1,4 @@
-from nextword import casing
+from nextword.text import casing
 
 
 def test_display_forms_come_from_how_words_are_written_mid_sentence(tmp_path):

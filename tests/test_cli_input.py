@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nextword import evaluate
-from nextword.cli import cli, printable
-from nextword.config import ModelConfig
-from nextword.options import check_network, clip
-from nextword.sampling import sample
+from nextword.frontends import evaluate
+from nextword.cli.main import cli, printable
+from nextword.modeldir.settings import ModelConfig
+from nextword.cli.main.options import check_network, clip
+from nextword.prediction.sampling import sample
 
 BAD = "to be \udcff"  # what Python makes of the argument `$(printf 'to be \xff')`
 
@@ -136,7 +136,7 @@ def test_training_options_are_checked_before_any_work(args, tmp_path, monkeypatc
     def never(*a, **k):
         raise AssertionError("training started")
 
-    monkeypatch.setitem(sys.modules, "nextword.train", types.SimpleNamespace(train=never))
+    monkeypatch.setitem(sys.modules, "nextword.training.train", types.SimpleNamespace(train=never))
     corpus = tmp_path / "c.txt"
     corpus.write_text("the cat sleeps.\n")
     result = invoke("train", corpus, "-m", tmp_path / "model", *args)

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from nextword import corpus
+from nextword.text import corpus
 from nextword.errors import CorpusError
 
 

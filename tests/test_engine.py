@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nextword import artifact
-from nextword.predictors.lstm import CHUNK, KEEP_STATES, Engine
+from nextword.modeldir import directory
+from nextword.prediction.lstm import CHUNK, KEEP_STATES, Engine
 from nextword.errors import ModelError
 
 from .conftest import refresh_digests
@@ -19,10 +19,10 @@ def keras_next_probs(model_dir, ids):
     bfloat16 arithmetic; the engine, like the weights, is float32)."""
     import keras
 
-    from nextword.model import build, next_token_logits
+    from nextword.training.network import build, next_token_logits
 
-    saved = keras.saving.load_model(model_dir / artifact.KERAS, safe_mode=True)
-    model = build(artifact.read_config(model_dir)["_model"])
+    saved = keras.saving.load_model(model_dir / directory.KERAS, safe_mode=True)
+    model = build(directory.read_config(model_dir)["_model"])
     model.set_weights(saved.get_weights())
     logits = next_token_logits(model, [ids])[0, -1]
     e = np.exp(logits - logits.max())
@@ -41,8 +41,8 @@ def test_engine_matches_keras_including_state_carried_across_queries(model_dir):
 
 
 def two_layer_model(tmp_path):
-    from nextword.config import ModelConfig
-    from nextword.model import build, export_weights
+    from nextword.modeldir.settings import ModelConfig
+    from nextword.training.network import build, export_weights
 
     cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=12, layers=2, projection_dim=6, tied=False,
                       dropout=0.0)
@@ -51,7 +51,7 @@ def two_layer_model(tmp_path):
 
 
 def test_parity_with_two_layers_and_a_projection(tmp_path):
-    from nextword.model import next_token_logits
+    from nextword.training.network import next_token_logits
 
     cfg, net, arrays = two_layer_model(tmp_path)
     engine = Engine(cfg, arrays)
@@ -66,8 +66,8 @@ def test_parity_with_two_layers_and_a_projection(tmp_path):
 def test_attention_reads_the_same_positions_as_in_training(tmp_path, heads):
     """Keras and the engine agree with an attention span shorter than the text, while a
     query grows, shrinks and jumps back, and in stream_log_probs across chunk edges."""
-    from nextword.config import ModelConfig
-    from nextword.model import build, export_weights, next_token_logits
+    from nextword.modeldir.settings import ModelConfig
+    from nextword.training.network import build, export_weights, next_token_logits
 
     cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=12, attention=4, attention_span=5,
                       attention_heads=heads, tied=False, dropout=0.0)
@@ -93,7 +93,7 @@ def test_attention_reads_the_same_positions_as_in_training(tmp_path, heads):
 def test_a_model_trained_with_attention_reads_its_training_window(tmp_path):
     from click.testing import CliRunner
 
-    from nextword.cli import cli
+    from nextword.cli.main import cli
 
     from .conftest import write_structured_corpus
 
@@ -104,7 +104,7 @@ def test_a_model_trained_with_attention_reads_its_training_window(tmp_path):
                                       "--embedding-dim", "8", "--attention", "4", "--seq-len", "12",
                                       "--batch-size", "8"])
     assert result.exit_code == 0, result.output
-    cfg = artifact.read_config(model)["_model"]
+    cfg = directory.read_config(model)["_model"]
     assert (cfg.attention, cfg.attention_span) == (4, 12)
     engine = Engine.load(model)
     ids = [1] + np.random.default_rng(4).integers(0, engine.vocab_size, size=30).tolist()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from nextword.hardware import Facts, choose_precision, cpu_facts
+from nextword.training.hardware import Facts, choose_precision, cpu_facts
 
 AMX = frozenset({"avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})  # Intel Sapphire Rapids
 ZEN4 = frozenset({"avx512f", "avx512_bf16"})                          # AMD EPYC Genoa
@@ -51,8 +51,8 @@ def test_this_machines_facts_are_read():
 def test_a_gpu_gets_layers_that_keras_runs_on_cudnn():
     """Keras uses the cuDNN LSTM kernel only with tanh/sigmoid, no recurrent dropout, a
     bias and no unrolling (keras.layers.LSTM docs); on a CPU windows are unrolled."""
-    from nextword.config import ModelConfig, TrainConfig
-    from nextword.train import new_model
+    from nextword.modeldir.settings import ModelConfig, TrainConfig
+    from nextword.training.train import new_model
 
     cfg = ModelConfig(vocab_size=50, embedding_dim=8, units=8, layers=2)
     on_gpu = new_model(cfg, TrainConfig(precision="float32"), 100, gpu=True)
@@ -66,16 +66,16 @@ def test_a_gpu_gets_layers_that_keras_runs_on_cudnn():
 
 
 def test_training_records_the_arithmetic_auto_chose(model_dir):
-    from nextword import artifact
+    from nextword.modeldir import directory
 
-    config = artifact.read_config(model_dir)
+    config = directory.read_config(model_dir)
     recorded, units = config["training"]["precision"], config["model"]["units"]
     assert recorded == choose_precision(cpu_facts(), units).precision  # never "auto" in a model
 
 
 def _train_tiny(tmp_path, precision, log):
-    from nextword.config import TrainConfig
-    from nextword.train import train
+    from nextword.modeldir.settings import TrainConfig
+    from nextword.training.train import train
 
     from .conftest import TINY_MODEL, write_structured_corpus
 
@@ -87,7 +87,8 @@ def _train_tiny(tmp_path, precision, log):
 
 
 def test_auto_on_an_amx_cpu_trains_a_narrow_network_in_float32(tmp_path, monkeypatch):
-    from nextword import artifact, hardware
+    from nextword.modeldir import directory
+    from nextword.training import hardware
 
     monkeypatch.setattr(hardware, "training_facts", lambda: Facts("Xeon", AMX))
     lines = []
@@ -95,16 +96,16 @@ def test_auto_on_an_amx_cpu_trains_a_narrow_network_in_float32(tmp_path, monkeyp
     arithmetic = [line for line in lines if line.startswith("Arithmetic:")]
     assert arithmetic == ["Arithmetic: float32, because Xeon has AMX (native bfloat16), but a network "
                           "of 32 units trains faster in float32 (bfloat16 from 256)"]
-    assert artifact.read_config(model)["training"]["precision"] == "float32"
+    assert directory.read_config(model)["training"]["precision"] == "float32"
 
 
 def test_a_network_trained_in_bfloat16_is_saved_and_read_like_any_other(tmp_path):
-    from nextword import artifact
-    from nextword.predictors.lstm import Engine
+    from nextword.modeldir import directory
+    from nextword.prediction.lstm import Engine
 
     from .test_engine import keras_next_probs
 
     model = _train_tiny(tmp_path, "mixed_bfloat16", lambda _m: None)
-    assert artifact.read_config(model)["training"]["precision"] == "mixed_bfloat16"
+    assert directory.read_config(model)["training"]["precision"] == "mixed_bfloat16"
     engine, ids = Engine.load(model), [1, 5, 9, 4, 7, 3]
     assert abs(engine.distribution(ids) - keras_next_probs(model, ids)).max() <= 1e-4

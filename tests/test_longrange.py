@@ -15,10 +15,10 @@ import numpy as np
 
 import nextword
 from corpora import longrange
-from nextword.config import TrainConfig
-from nextword.ngram_build import kneser_ney
-from nextword.predictor import Predictor
-from nextword.train import train
+from nextword.modeldir.settings import TrainConfig
+from nextword.prediction.ngram_counts import kneser_ney
+from nextword.prediction.predictor import Predictor
+from nextword.training.train import train
 
 PASSAGES, GAPS, EPOCHS = 2000, (20, 30), 16  # the link forms at about epoch 10 (seed 0, AMX Xeon)
 SMALLER = dict(units=64, embedding_dim=32)  # the default network for 249 words is 128 / 64
@@ -31,7 +31,7 @@ def test_the_defaults_remember_what_the_trigram_cannot_see(tmp_path):
     result = train([str(corpus)], tmp_path / "m", cfg, SMALLER,
                    auto_batch=True, log=lambda _m: None)
     lstm = nextword.load(tmp_path / "m").only("lstm")  # the claim is about the network itself
-    m = nextword.artifact.read_config(tmp_path / "m")["_model"]
+    m = nextword.modeldir.directory.read_config(tmp_path / "m")["_model"]
     assert m.attention and m.chrono and result.val_perplexity  # long context, by default
 
     ids = np.asarray(lstm.tokenizer.encode(corpus.read_text()).ids)

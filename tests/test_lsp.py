@@ -145,7 +145,7 @@ async def test_saving_learns_nothing_by_default(client, module_store):
 
 @in_session
 async def test_learn_on_save_what_was_written_since_open_or_the_last_save(client, module_store, tmp_path):
-    from nextword.userstore import UserStore
+    from nextword.store.database import UserStore
 
     store = UserStore(tmp_path / "learned.db")
     told = len(client.messages), len(client.log_messages)
@@ -181,7 +181,7 @@ async def test_the_server_process_never_loads_tensorflow(client):
 def test_the_fast_position_codec_agrees_with_pygls():
     from pygls.workspace import PositionCodec
 
-    from nextword.lsp import OneUnitCodec
+    from nextword.frontends.lsp import OneUnitCodec
 
     lines = ["The cat sleeps.\n", "😀 a dog\n", "Café au lait\r\n", "", "last line"]
     for encoding in types.PositionEncodingKind:
@@ -197,7 +197,7 @@ def test_forks_share_the_store_and_see_what_is_learned(model_dir, tmp_path):
     """What the server relies on: each document's fork reads the one store connection, and a
     word learned (here, or by another process) is offered in every document."""
     import nextword
-    from nextword.userstore import CHECK_SECONDS, UserStore
+    from nextword.store.database import CHECK_SECONDS, UserStore
 
     model = nextword.load(model_dir, user_db=tmp_path / "user.db")
     first, second = model.fork(), model.fork()
@@ -217,8 +217,8 @@ def test_a_keystroke_runs_the_lstm_one_step_at_most(model_dir, monkeypatch):
     word costs the LSTM one token, not a run over the document so far."""
     import gc
 
-    from nextword.lsp import Settings, make_server
-    from nextword.predictors.lstm import Engine
+    from nextword.frontends.lsp import Settings, make_server
+    from nextword.prediction.lstm import Engine
 
     monkeypatch.setattr(gc, "freeze", lambda: None)  # not the test process's objects
     fed = []

@@ -206,7 +206,7 @@ def test_framing_whatever_the_reads_cut(monkeypatch):
     (a header, a marker to resynchronise on, cut anywhere)."""
     import asyncio
 
-    from nextword import lsp_io
+    from nextword.frontends import lsp_io
 
     monkeypatch.setattr(lsp_io, "MAX_BODY", 100)
     good = [b'{"n": %d}' % n for n in range(4)]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nextword import artifact
-from nextword import tokenizer as tokenizer_mod
+from nextword.modeldir import directory
+from nextword.text import tokenizer as tokenizer_mod
 from nextword.errors import ModelError
-from nextword.ngram_build import kneser_ney
-from nextword.predictors.cache import RecentWords
-from nextword.predictors.lstm import Engine
-from nextword.predictors.mixture import (DEFAULT_WEIGHTS, MIN_WEIGHT, Mixture, fit, fit_weights, normalised,
+from nextword.prediction.ngram_counts import kneser_ney
+from nextword.prediction.cache import RecentWords
+from nextword.prediction.lstm import Engine
+from nextword.prediction.mixture import (DEFAULT_WEIGHTS, MIN_WEIGHT, Mixture, fit, fit_weights, normalised,
                                          target_probs, weights_from_config)
 
 VOCAB = ["[UNK]", "\n", ".", "the", "cat", "sat", "on", "mat", "a", "dog"]
@@ -172,7 +172,7 @@ def test_saved_weights_are_read_and_checked():
 
 
 def test_fit_beats_each_component_on_validation_text(model_dir, structured_corpus):
-    snap = artifact.load(model_dir)
+    snap = directory.load(model_dir)
     engine = Engine(snap.config["_model"], snap.weights)
     tok = snap.tokenizer
     ids = np.asarray(tok.encode(structured_corpus.read_text()).ids)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nextword.config import ModelConfig, TrainConfig, from_dict
-from nextword.predictors.lstm import Engine
+from nextword.modeldir.settings import ModelConfig, TrainConfig, from_dict
+from nextword.prediction.lstm import Engine
 
 
 def test_tied_model_has_one_matrix_and_the_engine_matches_it():
-    from nextword.model import build, export_weights, next_token_logits
+    from nextword.training.network import build, export_weights, next_token_logits
 
     cfg = ModelConfig(vocab_size=40, embedding_dim=6, units=10, dropout=0.0)
     assert cfg.tied and cfg.projection_dim == 6
@@ -40,7 +40,7 @@ def test_a_config_written_before_a_setting_existed_reads_as_it_was_trained():
 
 
 def test_validation_blocks_are_spread_through_the_corpus(tmp_path):
-    from nextword import data
+    from nextword.training import data
 
     ids = np.arange(10_000, dtype="uint16")
     ids.tofile(tmp_path / "all.bin")
@@ -56,7 +56,7 @@ def test_validation_blocks_are_spread_through_the_corpus(tmp_path):
 
 
 def test_weight_average_spans_about_half_an_epoch():
-    from nextword.train import average_momentum
+    from nextword.training.train import average_momentum
 
     assert average_momentum(200) == pytest.approx(0.99)
     assert average_momentum(4) == pytest.approx(0.9)  # at least 10 steps
@@ -64,7 +64,7 @@ def test_weight_average_spans_about_half_an_epoch():
 
 
 def test_defaults_follow_the_corpus():
-    from nextword import defaults
+    from nextword.training import defaults
 
     # Dropout by training tokens per parameter: WikiText-2's validation split keeps 0.6,
     # a small network on as much text needs none.
@@ -83,7 +83,7 @@ def test_defaults_follow_the_corpus():
 def test_chrono_initialisation_spreads_the_forget_biases():
     import keras
 
-    from nextword.model import ChronoBias
+    from nextword.training.network import ChronoBias
 
     bias = keras.ops.convert_to_numpy(ChronoBias(64, 100)((256,)))
     forget, inputs = bias[64:128], bias[:64]
@@ -93,7 +93,7 @@ def test_chrono_initialisation_spreads_the_forget_biases():
 
 
 def test_line_windows_start_at_line_starts_and_cover_every_token(tmp_path):
-    from nextword import data
+    from nextword.training import data
 
     # Lines of 3 to 35 tokens (1 = EOL ends each), then one line of 500 tokens.
     rng = np.random.default_rng(0)
@@ -125,7 +125,7 @@ def test_line_windows_start_at_line_starts_and_cover_every_token(tmp_path):
 
 
 def test_long_context_waits_longer_on_a_stalled_validation():
-    from nextword.train import _patience
+    from nextword.training.train import _patience
 
     # WikiText-2's validation split: 95 updates an epoch, short context -> 1 and 3 epochs.
     assert _patience(False, 3, 95) == (1, 3)

@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nextword import artifact, atomic
-from nextword.callbacks import Progress
-from nextword.cli import cli
-from nextword.config import TrainConfig
+from nextword.modeldir import directory
+from nextword.modeldir import swap
+from nextword.training.callbacks import Progress
+from nextword.cli.main import cli
+from nextword.modeldir.settings import TrainConfig
 from nextword.errors import ModelError
-from nextword.predictor import Predictor
+from nextword.prediction.predictor import Predictor
 
 from .conftest import refresh_digests, write_structured_corpus
 
@@ -134,7 +135,7 @@ def test_a_diverged_run_saves_nothing_and_says_so(model_copy, tmp_path, corpus, 
 
 def test_a_worse_model_on_the_same_text_does_not_replace_a_better_one(model_copy, trained,
                                                                       structured_corpus):
-    from nextword.train import train
+    from nextword.training.train import train
 
     _, first = trained
     before = snapshot(model_copy)
@@ -152,7 +153,7 @@ def test_a_worse_model_on_the_same_text_does_not_replace_a_better_one(model_copy
 def test_a_model_on_other_text_replaces_the_old_one_once_validated(model_copy, corpus):
     result = run("train", corpus, "-m", model_copy, *LEARNS)
     assert result.exit_code == 0 and "Model written to" in result.stdout, result.stderr
-    assert artifact.read_config(model_copy)["summary"]["corpus"] == [str(corpus.resolve())]
+    assert directory.read_config(model_copy)["summary"]["corpus"] == [str(corpus.resolve())]
 
 
 def test_a_model_no_better_than_unigram_does_not_replace_one_on_other_text(model_copy, corpus):
@@ -169,7 +170,7 @@ def test_disk_full_while_saving_keeps_the_old_model(model_copy, corpus, monkeypa
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", "weights.npz")
 
-    monkeypatch.setattr(artifact.np, "savez", full)
+    monkeypatch.setattr(directory.np, "savez", full)
     result = run("train", corpus, "-m", model_copy, *LEARNS)
     assert_one_error(result, "No space left on device")
     assert "kept unchanged" in result.stderr and snapshot(model_copy) == before
@@ -204,20 +205,20 @@ def test_a_file_that_does_not_match_config_json_is_refused(model_copy):
 # --- atomic for readers, one writer at a time, leftovers recovered ----------------------
 
 def write_variant(model_dir: Path, dest: Path, scale: float, snap=None) -> dict:
-    """A copy of `model_dir`'s model at `dest` (through artifact.write) with other weights."""
-    snap = snap or artifact.load(model_dir)
+    """A copy of `model_dir`'s model at `dest` (through directory.write) with other weights."""
+    snap = snap or directory.load(model_dir)
     arrays = {k: v * scale for k, v in snap.weights.items()}
     config = {k: v for k, v in snap.config.items() if not k.startswith("_") and k != "files"}
     config["summary"]["trained_at"] = f"variant {scale}"
-    artifact.write(dest, config, snap.tokenizer, arrays)
+    directory.write(dest, config, snap.tokenizer, arrays)
     return arrays
 
 
 def test_a_reader_never_mixes_files_of_two_models(model_dir, tmp_path, monkeypatch):
     dest = tmp_path / "m"
     write_variant(model_dir, dest, 1.0)
-    source = artifact.load(model_dir)
-    read_config = artifact.read_config
+    source = directory.load(model_dir)
+    read_config = directory.read_config
     calls = []
 
     def read_config_then_replace(path):
@@ -226,8 +227,8 @@ def test_a_reader_never_mixes_files_of_two_models(model_dir, tmp_path, monkeypat
             calls.append(write_variant(model_dir, dest, 0.5, source))
         return config
 
-    monkeypatch.setattr(artifact, "read_config", read_config_then_replace)
-    snap = artifact.load(dest)
+    monkeypatch.setattr(directory, "read_config", read_config_then_replace)
+    snap = directory.load(dest)
     assert snap.config["summary"]["trained_at"] == "variant 0.5"
     np.testing.assert_array_equal(snap.weights["embedding"], calls[0]["embedding"])
 
@@ -235,7 +236,7 @@ def test_a_reader_never_mixes_files_of_two_models(model_dir, tmp_path, monkeypat
 def test_a_crash_between_the_renames_loses_nothing(model_dir, tmp_path, corpus, monkeypatch):
     dest = tmp_path / "m"
     write_variant(model_dir, dest, 1.0)
-    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)  # a file system without it
+    monkeypatch.setattr(swap, "_exchange", lambda a, b: False)  # a file system without it
     real_rename = os.rename
 
     def rename_then_crash(src, dst):
@@ -243,10 +244,10 @@ def test_a_crash_between_the_renames_loses_nothing(model_dir, tmp_path, corpus, 
             raise KeyboardInterrupt  # killed after the old model was set aside
         real_rename(src, dst)
 
-    monkeypatch.setattr(atomic.os, "rename", rename_then_crash)
+    monkeypatch.setattr(swap.os, "rename", rename_then_crash)
     with pytest.raises(KeyboardInterrupt):
         write_variant(model_dir, dest, 0.5)
-    monkeypatch.setattr(atomic.os, "rename", real_rename)
+    monkeypatch.setattr(swap.os, "rename", real_rename)
     assert not dest.exists()
     assert Predictor.load(dest).suggest("the ")  # readers find the model set aside
     result = run("train", corpus, "-m", dest, *FAST)  # the next writer puts it back first
@@ -259,15 +260,15 @@ def test_the_swap_is_one_step_where_the_file_system_allows(model_dir, tmp_path, 
     dest = tmp_path / "m"
     write_variant(model_dir, dest, 1.0)
     renames = []
-    monkeypatch.setattr(atomic.os, "rename", lambda *a: renames.append(a))
+    monkeypatch.setattr(swap.os, "rename", lambda *a: renames.append(a))
     write_variant(model_dir, dest, 0.5)
     assert renames == []  # renameat2(RENAME_EXCHANGE): no moment without a model at dest
-    assert artifact.load(dest).config["summary"]["trained_at"] == "variant 0.5"
+    assert directory.load(dest).config["summary"]["trained_at"] == "variant 0.5"
 
 
 def test_a_second_writer_is_refused(model_copy, corpus):
     before = snapshot(model_copy)
-    with atomic.writer_lock(model_copy.resolve()):
+    with swap.writer_lock(model_copy.resolve()):
         assert_one_error(run("train", corpus, "-m", model_copy, *FAST), "is writing the model")
     assert snapshot(model_copy) == before
     assert not (model_copy.parent / ".model-copy.lock").exists()  # released: gone
@@ -328,9 +329,9 @@ def test_a_model_set_aside_is_restored_into_an_empty_directory(model_dir, tmp_pa
     aside = tmp_path / ".m.old-abcd1234"
     os.rename(dest, aside)        # killed between the two renames of a swap ...
     dest.mkdir()                  # ... then a script ran `mkdir -p m`
-    assert artifact.load(dest).config["summary"]["trained_at"] == "variant 1.0"
+    assert directory.load(dest).config["summary"]["trained_at"] == "variant 1.0"
     assert_one_error(run("train", corpus, "-m", dest, *FAST, "--learning-rate", "1e30"), "diverged")
-    assert not aside.exists() and artifact.load(dest).config["summary"]["trained_at"] == "variant 1.0"
+    assert not aside.exists() and directory.load(dest).config["summary"]["trained_at"] == "variant 1.0"
 
 
 def test_a_symlinked_model_path_writes_through_the_link(tmp_path, corpus):
@@ -360,7 +361,7 @@ def test_an_interrupt_right_after_the_swap_says_the_new_model_is_there(tmp_path,
             calls.append(path)
             raise KeyboardInterrupt  # Ctrl-C lands just after the swap committed
 
-    monkeypatch.setattr(atomic, "sync_dir", interrupted_sync)
+    monkeypatch.setattr(swap, "sync_dir", interrupted_sync)
     result = run("train", corpus, "-m", tmp_path / "m", *FAST)
     assert result.exit_code == 130 and "best model so far" in result.stderr, result.stderr
     assert Predictor.load(tmp_path / "m").suggest("the ")
@@ -369,16 +370,17 @@ def test_an_interrupt_right_after_the_swap_says_the_new_model_is_there(tmp_path,
 def test_nan_weights_are_never_written(model_dir, tmp_path):
     from nextword.errors import NonFiniteWeights
 
-    snap = artifact.load(model_dir)
+    snap = directory.load(model_dir)
     arrays = {**snap.weights, "embedding": snap.weights["embedding"] * np.inf}
     with pytest.raises(NonFiniteWeights):
-        artifact.write(tmp_path / "m", {"format_version": 1}, snap.tokenizer, arrays)
+        directory.write(tmp_path / "m", {"format_version": 1}, snap.tokenizer, arrays)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_disk_full_while_saving_the_tokenizer_or_encoding_is_one_error_line(
         corpus, monkeypatch, tmp_path):
-    from nextword import data, tokenizer
+    from nextword.training import data
+    from nextword.text import tokenizer
 
     def full_tokenizer(self, path):
         raise Exception("No space left on device (os error 28)")  # what the Rust side raises

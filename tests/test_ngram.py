@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nextword import artifact, atomic, ngram_build
-from nextword.cli import cli
+from nextword.modeldir import directory
+from nextword.modeldir import swap
+from nextword.prediction import ngram_counts
+from nextword.cli.main import cli
 from nextword.errors import ModelError, TornRead
-from nextword.ngram_build import build, kneser_ney
-from nextword.predictors.ngram import KneserNey
+from nextword.prediction.ngram_counts import build, kneser_ney
+from nextword.prediction.ngram import KneserNey
 
 from .conftest import old_model, refresh_digests
 
@@ -114,15 +116,15 @@ def test_the_memory_cap_prunes_the_rarest_and_still_sums_to_one(monkeypatch):
     V, cap = 400, 3000
     text = zipf_text(V, 60_000, seed=4)
     sizes = []
-    add = ngram_build._Table.add
+    add = ngram_counts._Table.add
 
     def recording_add(table, keys, counts):
         new = add(table, keys, counts)
         sizes.append(len(table.keys))
         return new
 
-    monkeypatch.setattr(ngram_build, "MERGE_EVERY", 500)
-    monkeypatch.setattr(ngram_build._Table, "add", recording_add)
+    monkeypatch.setattr(ngram_counts, "MERGE_EVERY", 500)
+    monkeypatch.setattr(ngram_counts._Table, "add", recording_add)
     exact = build(V, np.array_split(text, 60))
     sizes.clear()
     pruned = build(V, np.array_split(text, 60), max_entries=cap)
@@ -150,21 +152,21 @@ def test_too_little_text_or_bad_ids_are_refused():
 
 def rewrite_with_ngram(model: Path, arrays) -> None:
     """Write the model at `model` again, as the trainer will, with ngram.npz beside it."""
-    snap = artifact.load(model)
+    snap = directory.load(model)
     config = json.loads((model / "config.json").read_text())
-    artifact.write(model, config, snap.tokenizer, snap.weights,
-                   extra=lambda tmp: ngram_build.save(arrays, tmp))
+    directory.write(model, config, snap.tokenizer, snap.weights,
+                   extra=lambda tmp: ngram_counts.save(arrays, tmp))
 
 
 def test_ngram_npz_round_trips_through_the_model_directory(model_copy, model_dir):
-    tok = artifact.load(model_dir).tokenizer
+    tok = directory.load(model_dir).tokenizer
     V = tok.get_vocab_size()
     text = zipf_text(V, 3000, seed=5)
     arrays = build(V, [text])
     rewrite_with_ngram(model_copy, arrays)
     config = json.loads((model_copy / "config.json").read_text())
-    assert "ngram.npz" in config["files"] and atomic.is_model_dir(model_copy)
-    loaded = artifact.load(model_copy).ngram
+    assert "ngram.npz" in config["files"] and swap.is_model_dir(model_copy)
+    loaded = directory.load(model_copy).ngram
     assert set(loaded) == set(arrays)
     for name in arrays:
         assert np.array_equal(loaded[name], arrays[name])
@@ -172,11 +174,11 @@ def test_ngram_npz_round_trips_through_the_model_directory(model_copy, model_dir
     for ctx in contexts(text):
         want = reference.distribution(ctx)
         assert np.allclose(KneserNey(loaded).distribution(ctx), want, rtol=1e-12, atol=0)
-    assert artifact.load(old_model(model_copy)).ngram is None  # a model without one
+    assert directory.load(old_model(model_copy)).ngram is None  # a model without one
 
 
 def test_a_damaged_ngram_npz_is_an_error_line(model_copy, model_dir):
-    V = artifact.load(model_dir).tokenizer.get_vocab_size()
+    V = directory.load(model_dir).tokenizer.get_vocab_size()
     arrays = build(V, [zipf_text(V, 2000, seed=6)])
     rewrite_with_ngram(model_copy, arrays)
     file = model_copy / "ngram.npz"
@@ -191,7 +193,7 @@ def test_a_damaged_ngram_npz_is_an_error_line(model_copy, model_dir):
     file.write_bytes(good[:-100])  # torn: not the file config.json describes
     assert "not the file config.json describes" in predict_error()
     with pytest.raises(TornRead):
-        artifact.load(model_copy, attempts=1)
+        directory.load(model_copy, attempts=1)
 
     file.write_bytes(b"not a zip file")  # garbage, with its digest recorded
     refresh_digests(model_copy)
@@ -211,11 +213,11 @@ def test_a_damaged_ngram_npz_is_an_error_line(model_copy, model_dir):
 
 
 def test_pickled_or_missing_arrays_are_refused(tmp_path):
-    objects = {name: np.array([object()]) for name in artifact.NGRAM_ARRAYS}
+    objects = {name: np.array([object()]) for name in directory.NGRAM_ARRAYS}
     with pytest.raises(ModelError, match="is not an integer array"):
-        artifact.check_ngram(objects, 10, "x")
+        directory.check_ngram(objects, 10, "x")
     with pytest.raises(ModelError, match="has no array 'order'"):
-        artifact.check_ngram({}, 10, "x")
+        directory.check_ngram({}, 10, "x")
     np.savez(tmp_path / "ngram.npz", a=np.array([object()], dtype=object))
     with pytest.raises(ModelError, match="is corrupt"):
-        artifact.read_ngram(tmp_path, 10)
+        directory.read_ngram(tmp_path, 10)

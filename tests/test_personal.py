@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 import nextword
-from nextword.cli import cli
-from nextword.predictors.personal import last_words
-from nextword.repl import Assistant
-from nextword.userstore import UserStore
+from nextword.cli.main import cli
+from nextword.prediction.personal import last_words
+from nextword.frontends.repl import Assistant
+from nextword.store.database import UserStore
 
 TEXTS = ["The cat ", "A dog b", "my friend laughs at home. The ", "", "Zor"]
 
@@ -175,7 +175,8 @@ def test_context_words():
 
 
 def test_learn_shows_progress_and_ctrl_c_keeps_what_was_committed(tmp_path, monkeypatch):
-    from nextword import bulk_learn, store_commands
+    from nextword.store import bulk_learn
+    from nextword.cli import store_commands
     from nextword.paths import default_user_db
 
     text = tmp_path / "big.txt"

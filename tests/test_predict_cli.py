@@ -8,7 +8,7 @@ import sys
 
 from click.testing import CliRunner
 
-from nextword.cli import cli
+from nextword.cli.main import cli
 
 
 def invoke(*args, **kwargs):
@@ -48,7 +48,7 @@ def test_generate_seed(model_dir):
 PROBE = """
 import sys
 sys.argv = ["nextword"] + sys.argv[1:]
-from nextword.cli import main
+from nextword.cli.main import main
 try:
     main()
 except SystemExit:
@@ -82,7 +82,7 @@ def test_closed_stdout_ends_quietly(model_dir):
 
 
 def test_interactive_and_evaluation_modules_do_not_import_tensorflow():
-    code = ("import sys, nextword.repl, nextword.evaluate, nextword.predictor, nextword.lsp; "
+    code = ("import sys, nextword.frontends.repl, nextword.frontends.evaluate, nextword.prediction.predictor, nextword.frontends.lsp; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr

@@ -10,8 +10,8 @@ import pytest
 
 import nextword
 from nextword.errors import ModelError
-from nextword.predictor import match_case, split_text
-from nextword.predictors.mixture import DEFAULT_WEIGHTS, normalised
+from nextword.prediction.predictor import match_case, split_text
+from nextword.prediction.mixture import DEFAULT_WEIGHTS, normalised
 
 from .conftest import add_ngram, old_model
 
@@ -118,7 +118,7 @@ def test_a_fork_shares_the_model_and_keeps_its_own_state(model_dir):
 def test_earlier_lines_of_a_pipe_are_remembered(model_dir):
     from click.testing import CliRunner
 
-    from nextword.cli import cli
+    from nextword.cli.main import cli
 
     lines = ["The cat met Zorblax.", "Zor"]
     result = CliRunner().invoke(cli, ["predict", "-m", str(model_dir), "-k", "3"],
@@ -149,7 +149,7 @@ def test_a_model_with_ngram_and_weights_mixes_them(model_copy, structured_corpus
     assert p.suggest("The cat ", 1)[0][0] == "sleeps"
     from click.testing import CliRunner
 
-    from nextword.cli import cli
+    from nextword.cli.main import cli
 
     info = CliRunner().invoke(cli, ["info", "-m", str(model_copy)])
     assert re.search(r"predictor +lstm 0\.50 \+ ngram 0\.30 \([\d,]+ trigrams\) \+ cache 0\.10 "

@@ -12,8 +12,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
 import nextword
-from nextword.cli import cli
-from nextword.repl import Assistant, make_session, run
+from nextword.cli.main import cli
+from nextword.frontends.repl import Assistant, make_session, run
 
 RIGHT, TAB, ALT_F, ENTER, CTRL_D, CTRL_C = "\x1b[C", "\t", "\x1bf", "\r", "\x04", "\x03"
 

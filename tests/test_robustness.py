@@ -22,13 +22,13 @@ import pytest
 from click.testing import CliRunner
 
 import nextword
-from nextword import corpus
-from nextword.cli import NextwordGroup, cli, write_stdout
+from nextword.text import corpus
+from nextword.cli.main import NextwordGroup, cli, write_stdout
 from nextword.errors import CorpusError, NextwordError, Terminated
-from nextword.evaluate import KSR_WORD
-from nextword.predictor import (CONTEXT_STEP, MAX_CONTEXT_CHARS, at_sentence_start, context_window,
+from nextword.frontends.evaluate import KSR_WORD
+from nextword.prediction.predictor import (CONTEXT_STEP, MAX_CONTEXT_CHARS, at_sentence_start, context_window,
                                 split_text)
-from nextword.tokenizer import WORD
+from nextword.text.tokenizer import WORD
 
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 
@@ -306,7 +306,7 @@ def test_evaluate_stdin_leaves_nothing_in_the_temporary_directory(model_dir, tmp
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("nextword.evaluate.evaluate", interrupted)
+    monkeypatch.setattr("nextword.frontends.evaluate.evaluate", interrupted)
     stopped = invoke("evaluate", "-m", str(model_dir), "--no-baseline", "-", input="The cat sleeps.\n")
     assert stopped.exit_code == 130 and list(temp.iterdir()) == []
 

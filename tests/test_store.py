@@ -1,4 +1,4 @@
-"""The personal store (nextword.userstore): counting, forgetting, sharing, surviving."""
+"""The personal store (nextword.store.database): counting, forgetting, sharing, surviving."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from nextword.store_commands import parse_day
-from nextword.store_text import normalize
-from nextword.userstore import (CHECK_SECONDS, SCHEMA_VERSION, StoreError, StoreUnavailable, Summary,
+from nextword.cli.store_commands import parse_day
+from nextword.store.grams import normalize
+from nextword.store.database import (CHECK_SECONDS, SCHEMA_VERSION, StoreError, StoreUnavailable, Summary,
                                 UserStore)
 
 DAY = 86400
@@ -64,7 +64,7 @@ def test_learns_words_and_sequences_by_written_form(tmp_path):
 
 
 def test_normalisation_is_the_tokenizers():
-    from nextword import tokenizer
+    from nextword.text import tokenizer
 
     normalizer = tokenizer.new_tokenizer().normalizer
     for word in ["Straße", "ﬁnal", "ÉCOLE", "Ⅻ", "İstanbul", "ΟΔΟΣ", "Ｗｉｄｅ"]:
@@ -106,7 +106,7 @@ def test_dates():
 
 WRITER = textwrap.dedent("""
     import sys
-    from nextword.userstore import UserStore
+    from nextword.store.database import UserStore
     store = UserStore(sys.argv[1])
     for _ in range(int(sys.argv[2])):
         store.learn("alpha beta gamma")  # one transaction per line
@@ -233,7 +233,7 @@ def tables(path) -> dict[str, list]:
 
 @pytest.mark.parametrize("packed", [63, 16])  # 16: counts above 1 take the executemany path
 def test_learning_in_bulk_gives_the_tables_learning_line_by_line_gives(tmp_path, monkeypatch, packed):
-    from nextword import bulk_learn
+    from nextword.store import bulk_learn
 
     monkeypatch.setattr(bulk_learn, "_PACKED", packed)
     first, second = "\n".join(LINES * 3), "\n".join(reversed(LINES))

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 import nextword
-from nextword import store_pending
-from nextword.cli import cli
-from nextword.repl import Assistant
-from nextword.userstore import StoreError, StoreUnavailable, UserStore
+from nextword.store import pending
+from nextword.cli.main import cli
+from nextword.frontends.repl import Assistant
+from nextword.store.database import StoreError, StoreUnavailable, UserStore
 
 
 def invoke(*args, **kwargs):
@@ -261,9 +261,9 @@ def held(path):
 
 @pytest.fixture
 def quick(monkeypatch):
-    monkeypatch.setattr(store_pending, "LEARN_WAIT_MS", 20)
-    monkeypatch.setattr(store_pending, "FINISH_WAIT_MS", 100)
-    monkeypatch.setattr(store_pending, "RETRY_SECONDS", 0)
+    monkeypatch.setattr(pending, "LEARN_WAIT_MS", 20)
+    monkeypatch.setattr(pending, "FINISH_WAIT_MS", 100)
+    monkeypatch.setattr(pending, "RETRY_SECONDS", 0)
 
 
 def test_predict_learn_answers_every_line_while_the_store_is_locked(model_dir, store, quick):
@@ -307,7 +307,7 @@ def test_a_complete_session_goes_on_after_enter_under_the_lock(model_dir, store,
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from nextword.repl import run
+    from nextword.frontends.repl import run
 
     predictor = nextword.load(model_dir, user_db=store)
     said = []

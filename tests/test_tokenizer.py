@@ -1,4 +1,4 @@
-from nextword import tokenizer
+from nextword.text import tokenizer
 
 
 def build(texts, vocab_size=100, min_count=1):

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from corpora import longrange
-from nextword import artifact
-from nextword.callbacks import Progress
-from nextword.cli import cli
+from nextword.modeldir import directory
+from nextword.training.callbacks import Progress
+from nextword.cli.main import cli
 
 from .conftest import write_structured_corpus
 
@@ -134,15 +134,15 @@ def test_invalid_utf8_is_replaced_with_a_warning(tmp_path):
 def test_resume_continues_from_the_saved_model(model_copy, trained, structured_corpus):
     _, first = trained
     copy = model_copy
-    saved = artifact.read_config(copy)["training"]["precision"]  # what auto chose here
+    saved = directory.read_config(copy)["training"]["precision"]  # what auto chose here
     other = "float32" if saved == "mixed_bfloat16" else "mixed_bfloat16"
     result = run_train([str(structured_corpus), "-m", str(copy), "--resume", "--epochs", "1",
                         "--batch-size", "16", "--seq-len", "20", "--precision", other])
     assert result.exit_code == 0, result.stderr
-    config = artifact.read_config(copy)
+    config = directory.read_config(copy)
     # The saved model's own arithmetic is used, and recorded, whatever the flags say.
     assert config["training"]["precision"] == saved
-    summary = artifact.summary(config)
+    summary = directory.summary(config)
     if "Model not replaced" in result.stdout:  # same text: only a better model replaces it
         assert summary.epochs_done == first.summary.epochs_done and "not better than its" in result.stdout
     else:
@@ -169,13 +169,13 @@ def test_ctrl_c_keeps_the_best_model_and_says_how_to_resume(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "--resume" in err and "Traceback" not in err
-    config = artifact.read_config(model)
-    artifact.read_weights(model, config["_model"])  # complete and loadable
+    config = directory.read_config(model)
+    directory.read_weights(model, config["_model"])  # complete and loadable
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
 
 
 def test_ctrl_c_while_fitting_the_mixture_keeps_the_saved_model(tmp_path, monkeypatch):
-    from nextword.predictors import mixture
+    from nextword.prediction import mixture
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -186,7 +186,7 @@ def test_ctrl_c_while_fitting_the_mixture_keeps_the_saved_model(tmp_path, monkey
     assert result.exit_code == 130, result.stderr
     assert "Interrupted: while fitting the mixture's weights" in result.stderr
     assert "Traceback" not in result.stderr
-    snap = artifact.load(tmp_path / "m")  # complete, with its 3-gram, without fitted weights
+    snap = directory.load(tmp_path / "m")  # complete, with its 3-gram, without fitted weights
     assert snap.ngram is not None and "mixture" not in snap.config
 
 
@@ -196,7 +196,7 @@ def test_stop_reason_reports_the_epoch_limit(tmp_path):
                         "--seq-len", "10", "--epochs", "2"])
     assert result.exit_code == 0, result.stderr
     assert "stopped by epochs" in result.stdout
-    assert artifact.summary(artifact.read_config(tmp_path / "m")).stopped_because == "epochs"
+    assert directory.summary(directory.read_config(tmp_path / "m")).stopped_because == "epochs"
 
 
 def test_progress_says_when_the_learning_rate_is_halved():

@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pytest
 
-from nextword import artifact
-from nextword.config import ModelConfig
-from nextword.predictor import Predictor
-from nextword.predictors import windowed
-from nextword.predictors.lstm import Engine
-from nextword.predictors.windowed import WindowedEngine, reader_start
+from nextword.modeldir import directory
+from nextword.modeldir.settings import ModelConfig
+from nextword.prediction.predictor import Predictor
+from nextword.prediction import windowed
+from nextword.prediction.lstm import Engine
+from nextword.prediction.windowed import WindowedEngine, reader_start
 
 from .conftest import refresh_digests
 
@@ -24,7 +24,7 @@ def random_engine(attention: int, window: int, seed: int = 0) -> Engine:
                       attention=attention, attention_span=window)
     rng = np.random.default_rng(seed)
     return Engine(cfg, {name: rng.normal(0, 0.7, shape).astype(np.float32)
-                        for name, shape in artifact.expected_shapes(cfg).items()})
+                        for name, shape in directory.expected_shapes(cfg).items()})
 
 
 def test_a_reader_has_read_half_a_window_to_a_whole_one():
@@ -98,7 +98,7 @@ def test_perplexity_is_measured_on_every_token_after_the_first():
 def test_training_records_the_reading_and_the_predictor_reads_that_way(tmp_path):
     from click.testing import CliRunner
 
-    from nextword.cli import cli
+    from nextword.cli.main import cli
 
     from .conftest import write_structured_corpus
 
@@ -109,14 +109,14 @@ def test_training_records_the_reading_and_the_predictor_reads_that_way(tmp_path)
                                       "--batch-size", "8"])
     assert result.exit_code == 0, result.output
     assert "Reading: " in result.output and "in windows of 12 " in result.output
-    reading = artifact.read_config(model)["_model"].reading_window
+    reading = directory.read_config(model)["_model"].reading_window
     assert reading in (0, 12)
     assert isinstance(Predictor.load(model, user_db=None).engine, WindowedEngine) == bool(reading)
 
     # A model told to read in windows (here by hand) is read so by every command.
-    config = json.loads((model / artifact.CONFIG).read_text())
+    config = json.loads((model / directory.CONFIG).read_text())
     config["model"]["reading_window"] = 12
-    (model / artifact.CONFIG).write_text(json.dumps(config))
+    (model / directory.CONFIG).write_text(json.dumps(config))
     refresh_digests(model)
     predictor = Predictor.load(model, user_db=None)
     assert isinstance(predictor.engine, WindowedEngine) and predictor.engine.window == 12
@@ -127,7 +127,7 @@ def test_training_records_the_reading_and_the_predictor_reads_that_way(tmp_path)
 
 
 def test_a_config_from_before_reading_windows_reads_on():
-    from nextword.config import from_dict
+    from nextword.modeldir.settings import from_dict
 
     assert from_dict(ModelConfig, {"vocab_size": 10}).reading_window == 0
     with pytest.raises(ValueError):

@@ -1,0 +1,2 @@
+"""Text rules shared by every side: the word tokenizer, casing, reading corpus files.
+Stdlib and tokenizers only."""

@@ -1,0 +1,94 @@
+"""The word tokenizer: build it from the training text, save it as tokenizer.json, load it.
+
+Words keep inner apostrophes and hyphens (`don't`, `well-known`); each punctuation mark is
+a token; every line end is the token EOL; text is NFKC-normalised and lower-cased (the
+engine puts the user's case back on suggestions). Words below the frequency cut are UNK.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+from nextword.errors import ModelError
+
+UNK = "[UNK]"
+EOL = "\n"
+EOL_ID = 1  # EOL's id in every vocabulary `train` makes
+# A word: letters/digits/underscore with inner ' ’ or -; `<unk>` (WikiText's own marker)
+# stays whole; a newline; or any other single non-space character (punctuation).
+WORD = r"\w+(?:['’\-]\w+)*"
+TOKEN_PATTERN = rf"<unk>|{WORD}|\n|[^\w\s]"
+WORD_RE = re.compile(rf"^{WORD}$")
+
+
+def new_tokenizer(vocab: dict[str, int] | None = None) -> Tokenizer:
+    tok = Tokenizer(models.WordLevel(vocab=vocab or {UNK: 0}, unk_token=UNK))
+    tok.normalizer = normalizers.Sequence([
+        normalizers.NFKC(),
+        normalizers.Replace("\r\n", "\n"),
+        normalizers.Replace("\r", "\n"),
+        normalizers.Lowercase(),
+    ])
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex(TOKEN_PATTERN), behavior="removed", invert=True)
+    return tok
+
+
+def train(texts: Iterable[str], vocab_size: int, min_count: int) -> Tokenizer:
+    """Count the words of `texts` (streamed) and keep the most frequent ones seen at least
+    `min_count` times: ids are UNK=0, EOL=1, then words by falling frequency, at most
+    `vocab_size` ids in all."""
+    counter = new_tokenizer()
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=vocab_size + 1, min_frequency=min_count, special_tokens=[UNK],
+        show_progress=False)
+    counter.train_from_iterator(texts, trainer=trainer)
+    # The trainer orders by frequency; rebuild contiguous ids with EOL fixed at 1 and no
+    # "added tokens" (so a literal "[UNK]" in the text is just three ordinary tokens).
+    ranked = sorted(counter.get_vocab().items(), key=lambda kv: kv[1])
+    words = [w for w, _ in ranked if w not in (UNK, EOL)]
+    vocab = {UNK: 0, EOL: EOL_ID}
+    for word in words[: max(0, vocab_size - 2)]:
+        vocab[word] = len(vocab)
+    return new_tokenizer(vocab)
+
+
+def save(tok: Tokenizer, path: Path) -> None:
+    try:
+        tok.save(str(path))
+    except Exception as exc:  # the Rust side raises a plain Exception, e.g. on a full disk
+        message = _first_line(exc)
+        code = errno.ENOSPC if "os error 28" in message else errno.EIO
+        raise OSError(code, os.strerror(code) if code == errno.ENOSPC else message, str(path)) from None
+
+
+def load(path: Path, text: str | None = None) -> Tokenizer:
+    """The tokenizer saved at `path` (or `text`, that file's content already read)."""
+    try:
+        return Tokenizer.from_str(text) if text is not None else Tokenizer.from_file(str(path))
+    except FileNotFoundError:
+        raise ModelError(f"{path} is missing") from None
+    except Exception as exc:  # the Rust side raises plain Exception on bad JSON
+        raise ModelError(f"{path} is not a valid tokenizer file ({_first_line(exc)})") from None
+
+
+def vocabulary(tok: Tokenizer) -> list[str]:
+    """The tokens by id."""
+    tokens = [""] * tok.get_vocab_size()
+    for word, idx in tok.get_vocab().items():
+        tokens[idx] = word
+    return tokens
+
+
+def is_word(token: str) -> bool:
+    """True for tokens that may be suggested as words: not UNK, EOL or punctuation."""
+    return token not in (UNK, "<unk>") and bool(WORD_RE.match(token))
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]
