@@ -47,8 +47,9 @@ bench-long: install  ## slow benchmarks: memory curve (5 min), streaming memory 
 	$(BIN)/python bench/memory_curve.py
 	$(BIN)/python bench/train_memory.py
 
-lint: install  ## static checks (ruff)
+lint: install  ## static checks: ruff, and the import contracts (only nextword.training may import TensorFlow)
 	$(BIN)/ruff check nextword tests corpora bench
+	$(BIN)/lint-imports
 
 clean:  ## remove the virtualenv, generated corpora and demo models
 	rm -rf $(VENV) corpora/python-docs.txt models *.egg-info

@@ -35,10 +35,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from corpora import longrange  # noqa: E402
-from nextword.training import data  # noqa: E402
-from nextword.text import tokenizer  # noqa: E402
-from nextword.training import train as training  # noqa: E402
 from nextword.modeldir.settings import ModelConfig, TrainConfig  # noqa: E402
+from nextword.text import tokenizer  # noqa: E402
+from nextword.training import data  # noqa: E402
+from nextword.training import train as training  # noqa: E402
 
 
 def shortened_batches(ids: np.ndarray, seq: int, batch: int, share: float, seed: int, shorten):

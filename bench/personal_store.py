@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nextword.modeldir import directory
 from nextword.frontends.evaluate import PARAGRAPH_BREAK, keystroke_savings, ksr_from
+from nextword.modeldir import directory
 from nextword.prediction.predictor import Predictor
 
 SHARED = ROOT.parent / "shared" / "corpora"

@@ -28,10 +28,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nextword.modeldir import directory
-from nextword.prediction import ngram_counts
-from nextword.text import tokenizer
-from nextword.prediction.mixture import DEFAULT_WEIGHTS
 from nextword.modeldir.settings import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
+from nextword.prediction import ngram_counts
+from nextword.prediction.mixture import DEFAULT_WEIGHTS
+from nextword.text import tokenizer
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "wikitext-2.valid.txt"
 PARAGRAPH = ("The return value of the function is a new list that holds the items of the old "

@@ -33,9 +33,11 @@ quiet_import_tensorflow()
 
 import keras  # noqa: E402
 
-from nextword.training import data  # noqa: E402
-from nextword.training import hardware  # noqa: E402
 from nextword.modeldir.settings import ModelConfig, TrainConfig  # noqa: E402
+from nextword.training import (
+    data,  # noqa: E402
+    hardware,  # noqa: E402
+)
 from nextword.training.train import new_model  # noqa: E402
 
 VOCAB, EMB, UNITS, SEQ = 10_000, 256, 512, 35

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nextword.frontends import evaluate
 from nextword.cli.main import cli, printable
+from nextword.cli.options import check_network, clip
+from nextword.frontends import evaluate
 from nextword.modeldir.settings import ModelConfig
-from nextword.cli.main.options import check_network, clip
 from nextword.prediction.sampling import sample
 
 BAD = "to be \udcff"  # what Python makes of the argument `$(printf 'to be \xff')`

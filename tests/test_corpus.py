@@ -3,8 +3,8 @@ import sys
 
 import pytest
 
-from nextword.text import corpus
 from nextword.errors import CorpusError
+from nextword.text import corpus
 
 
 def test_directory_is_walked_for_text_files_skipping_binary_and_hidden(tmp_path):

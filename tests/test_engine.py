@@ -7,9 +7,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from nextword.errors import ModelError
 from nextword.modeldir import directory
 from nextword.prediction.lstm import CHUNK, KEEP_STATES, Engine
-from nextword.errors import ModelError
 
 from .conftest import refresh_digests
 

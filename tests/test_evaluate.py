@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nextword.modeldir.directory import expected_shapes
 from nextword.cli.main import cli
+from nextword.frontends.evaluate import KSR_WORD, keystroke_savings, ksr_from, token_scores
+from nextword.modeldir.directory import expected_shapes
 from nextword.modeldir.settings import ModelConfig
 from nextword.prediction.lstm import Engine
-from nextword.frontends.evaluate import KSR_WORD, keystroke_savings, ksr_from, token_scores
 
 from .conftest import add_ngram, old_model, write_structured_corpus
 

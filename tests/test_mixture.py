@@ -5,14 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nextword.modeldir import directory
-from nextword.text import tokenizer as tokenizer_mod
 from nextword.errors import ModelError
-from nextword.prediction.ngram_counts import kneser_ney
+from nextword.modeldir import directory
 from nextword.prediction.cache import RecentWords
 from nextword.prediction.lstm import Engine
-from nextword.prediction.mixture import (DEFAULT_WEIGHTS, MIN_WEIGHT, Mixture, fit, fit_weights, normalised,
-                                         target_probs, weights_from_config)
+from nextword.prediction.mixture import (
+    DEFAULT_WEIGHTS,
+    MIN_WEIGHT,
+    Mixture,
+    fit,
+    fit_weights,
+    normalised,
+    target_probs,
+    weights_from_config,
+)
+from nextword.prediction.ngram_counts import kneser_ney
+from nextword.text import tokenizer as tokenizer_mod
 
 VOCAB = ["[UNK]", "\n", ".", "the", "cat", "sat", "on", "mat", "a", "dog"]
 

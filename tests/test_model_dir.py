@@ -16,13 +16,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nextword.modeldir import directory
-from nextword.modeldir import swap
-from nextword.training.callbacks import Progress
 from nextword.cli.main import cli
-from nextword.modeldir.settings import TrainConfig
 from nextword.errors import ModelError
+from nextword.modeldir import directory, swap
+from nextword.modeldir.settings import TrainConfig
 from nextword.prediction.predictor import Predictor
+from nextword.training.callbacks import Progress
 
 from .conftest import refresh_digests, write_structured_corpus
 
@@ -379,8 +378,8 @@ def test_nan_weights_are_never_written(model_dir, tmp_path):
 
 def test_disk_full_while_saving_the_tokenizer_or_encoding_is_one_error_line(
         corpus, monkeypatch, tmp_path):
-    from nextword.training import data
     from nextword.text import tokenizer
+    from nextword.training import data
 
     def full_tokenizer(self, path):
         raise Exception("No space left on device (os error 28)")  # what the Rust side raises

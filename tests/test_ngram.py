@@ -9,13 +9,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nextword.modeldir import directory
-from nextword.modeldir import swap
-from nextword.prediction import ngram_counts
 from nextword.cli.main import cli
 from nextword.errors import ModelError, TornRead
-from nextword.prediction.ngram_counts import build, kneser_ney
+from nextword.modeldir import directory, swap
+from nextword.prediction import ngram_counts
 from nextword.prediction.ngram import KneserNey
+from nextword.prediction.ngram_counts import build, kneser_ney
 
 from .conftest import old_model, refresh_digests
 

@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 import nextword
 from nextword.cli.main import cli
-from nextword.prediction.personal import last_words
 from nextword.frontends.repl import Assistant
+from nextword.prediction.personal import last_words
 from nextword.store.database import UserStore
 
 TEXTS = ["The cat ", "A dog b", "my friend laughs at home. The ", "", "Zor"]
@@ -175,9 +175,9 @@ def test_context_words():
 
 
 def test_learn_shows_progress_and_ctrl_c_keeps_what_was_committed(tmp_path, monkeypatch):
-    from nextword.store import bulk_learn
     from nextword.cli import store_commands
     from nextword.paths import default_user_db
+    from nextword.store import bulk_learn
 
     text = tmp_path / "big.txt"
     text.write_text("the cat walks by the river\n" * 400)  # 10.8 kB: ten batches of ~1 kB

@@ -82,7 +82,9 @@ def test_closed_stdout_ends_quietly(model_dir):
 
 
 def test_interactive_and_evaluation_modules_do_not_import_tensorflow():
-    code = ("import sys, nextword.frontends.repl, nextword.frontends.evaluate, nextword.prediction.predictor, nextword.frontends.lsp; "
+    code = ("import sys, nextword.frontends.repl, nextword.frontends.evaluate, "
+            "nextword.prediction.predictor, "
+            "nextword.frontends.lsp; "
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stderr

@@ -10,8 +10,8 @@ import pytest
 
 import nextword
 from nextword.errors import ModelError
-from nextword.prediction.predictor import match_case, split_text
 from nextword.prediction.mixture import DEFAULT_WEIGHTS, normalised
+from nextword.prediction.predictor import match_case, split_text
 
 from .conftest import add_ngram, old_model
 

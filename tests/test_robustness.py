@@ -22,13 +22,12 @@ import pytest
 from click.testing import CliRunner
 
 import nextword
-from nextword.text import corpus
 from nextword.cli.main import NextwordGroup, cli, write_stdout
 from nextword.errors import CorpusError, NextwordError, Terminated
 from nextword.frontends.evaluate import KSR_WORD
-from nextword.prediction.predictor import (CONTEXT_STEP, MAX_CONTEXT_CHARS, at_sentence_start, context_window,
-                                split_text)
-from nextword.text.tokenizer import WORD
+from nextword.prediction.predictor import CONTEXT_STEP, MAX_CONTEXT_CHARS, context_window, split_text
+from nextword.text import corpus
+from nextword.text.rules import WORD, starts_sentence
 
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 
@@ -382,7 +381,7 @@ def test_split_text_and_sentence_start_are_linear_and_unchanged():
     old = re.compile(r"(^|[.!?]['\"”’)]*|\n)\s*$")
     for context in ["", "  ", "Hi. ", "Hi.\" ", "Hi.) x ", "(Hi) ", "a\n  ", "a\n b ", "Stop!", "Why?’ ",
                     "end\n", "x \t", "\n" * 2000 + "a "]:
-        assert at_sentence_start(context) == bool(old.search(context)), repr(context)
+        assert starts_sentence(context) == bool(old.search(context)), repr(context)
 
 
 # 9. info checks what predict checks -----------------------------------------------------------

@@ -12,9 +12,15 @@ import time
 import pytest
 
 from nextword.cli.store_commands import parse_day
+from nextword.store.database import (
+    CHECK_SECONDS,
+    SCHEMA_VERSION,
+    StoreError,
+    StoreUnavailable,
+    Summary,
+    UserStore,
+)
 from nextword.store.grams import normalize
-from nextword.store.database import (CHECK_SECONDS, SCHEMA_VERSION, StoreError, StoreUnavailable, Summary,
-                                UserStore)
 
 DAY = 86400
 

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 import nextword
-from nextword.store import pending
 from nextword.cli.main import cli
 from nextword.frontends.repl import Assistant
+from nextword.store import pending
 from nextword.store.database import StoreError, StoreUnavailable, UserStore
 
 

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 
 from corpora import longrange
+from nextword.cli.main import cli
 from nextword.modeldir import directory
 from nextword.training.callbacks import Progress
-from nextword.cli.main import cli
 
 from .conftest import write_structured_corpus
 

@@ -11,9 +11,9 @@ import pytest
 
 from nextword.modeldir import directory
 from nextword.modeldir.settings import ModelConfig
-from nextword.prediction.predictor import Predictor
 from nextword.prediction import windowed
 from nextword.prediction.lstm import Engine
+from nextword.prediction.predictor import Predictor
 from nextword.prediction.windowed import WindowedEngine, reader_start
 
 from .conftest import refresh_digests

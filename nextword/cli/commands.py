@@ -8,10 +8,18 @@ from pathlib import Path
 
 import click
 
-from nextword.cli.main import (STARTED, cli, model_option, parse_duration, printable, resolve_model, resolve_user_db,
-                  user_db_option)
+from nextword.cli.main import (
+    STARTED,
+    cli,
+    model_option,
+    parse_duration,
+    printable,
+    resolve_model,
+    resolve_user_db,
+    user_db_option,
+)
+from nextword.cli.options import FiniteFloatRange, Text, check_network
 from nextword.modeldir.settings import PRECISIONS, ModelConfig, TrainConfig, default
-from nextword.cli.main.options import FiniteFloatRange, Text, check_network
 
 
 def _model(name: str):
@@ -155,8 +163,8 @@ def info(model_dir, user_db, as_json):
     and in the personal store (words, sequences, size, path)."""
     import json
 
-    from nextword.modeldir import directory
     from nextword.cli.main import write_stdout
+    from nextword.modeldir import directory
     from nextword.store.database import StoreError
 
     # Load what `predict` loads (weights, tokenizer), so a damaged model is reported here.
@@ -387,11 +395,11 @@ def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
     import json
     import tempfile
 
-    from nextword.text import corpus
     from nextword.cli.main import write_stdout
     from nextword.frontends.evaluate import as_json as to_json
     from nextword.frontends.evaluate import evaluate as run
     from nextword.frontends.evaluate import table
+    from nextword.text import corpus
 
     predictor = _load_predictor(model_dir, interactive=False, store=False)
     # `-` and pipes are copied here (read more than once); removed however this ends.

@@ -78,7 +78,7 @@ class OneLineUsageError(click.UsageError):
         super().__init__(exc.format_message(), exc.ctx)
 
     def show(self, file=None) -> None:
-        from nextword.cli.main.options import clip_words
+        from nextword.cli.options import clip_words
 
         where = self.ctx.command_path if self.ctx is not None else "nextword"
         message = clip_words(self.format_message().strip()).rstrip(".")
@@ -201,7 +201,7 @@ def parse_duration(text: str) -> float:
         return float(text)
     parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
     if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s+", "", text):
-        from nextword.cli.main.options import clip
+        from nextword.cli.options import clip
 
         raise click.BadParameter(f"{clip(text)!r} is not a duration like 90s, 10m or 1h30m")
     return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
@@ -213,8 +213,10 @@ def cli():
     """Next-word suggestions from an LSTM language model trained on your own text."""
 
 
-from nextword.cli import commands  # noqa: F401  (register the commands on `cli`)
-from nextword.cli import store_commands  # noqa: F401  (register the commands on `cli`)
+from nextword.cli import (
+    commands,  # noqa: F401  (register the commands on `cli`)
+    store_commands,  # noqa: F401  (register the commands on `cli`)
+)
 
 
 def main() -> None:

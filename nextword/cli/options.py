@@ -69,8 +69,8 @@ def check_network(model_options: dict, batch_size: int, seq_len: int | None,
     """Refuse (click.UsageError) a network whose training could not fit in `memory` bytes
     even on the smallest vocabulary: the vocabulary is known only once the corpus is read,
     but the LSTM's and the attention's share of the memory is not."""
-    from nextword.training import defaults
     from nextword.modeldir.settings import ModelConfig
+    from nextword.training import defaults
 
     if memory is None:
         return

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from nextword.cli.main import cli, resolve_user_db, user_db_option, write_stdout
-from nextword.cli.main.options import Text, clip
+from nextword.cli.options import Text, clip
 
 PROGRESS_BYTES = 1 << 20  # inputs at least this big show progress on stderr
 PROGRESS_SECONDS = 1.0
@@ -33,11 +33,10 @@ def learn(files, user_db):
     stdin) to the personal store, without retraining. Nothing leaves this machine."""
     import tempfile
 
-    from nextword.text import corpus
-    from nextword.store.bulk_learn import BATCH_CHARS
-    from nextword.errors import Terminated
-
     from nextword.cli.main import main as cli_mod
+    from nextword.errors import Terminated
+    from nextword.store.bulk_learn import BATCH_CHARS
+    from nextword.text import corpus
 
     if "-" in files and cli_mod.STDIN_CLOSED:
         raise click.ClickException("standard input is closed: there is nothing to learn from -")

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from nextword.modeldir import directory
-from nextword.text import corpus
+from nextword.prediction.ngram import KneserNey
 from nextword.prediction.ngram_counts import kneser_ney
 from nextword.prediction.predictor import Predictor
-from nextword.prediction.ngram import KneserNey
+from nextword.text import corpus
+from nextword.text.rules import KSR_WORD
 
 # A word for keystroke savings: letters/digits with inner apostrophes (not hyphens).
-KSR_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # The typing simulation asks for suggestions after each of a word's first KSR_MAX_PREFIX
 # characters only; a longer word not suggested by then counts as typed out to its end

@@ -44,8 +44,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace import PositionCodec, ServerTextPosition
 
 from nextword import __version__
-from nextword.frontends import lsp_io
 from nextword.errors import NextwordError
+from nextword.frontends import lsp_io
 from nextword.paths import default_model_dir, resolve_user_db
 from nextword.prediction.predictor import Predictor
 

@@ -47,10 +47,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nextword.modeldir import swap
-from nextword.text import tokenizer as tokenizer_mod
-from nextword.modeldir.settings import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, from_dict
 from nextword.errors import ModelError, NonFiniteWeights, TornRead
+from nextword.modeldir import swap
+from nextword.modeldir.settings import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, from_dict
+from nextword.text import tokenizer as tokenizer_mod
 
 CONFIG = "config.json"
 TOKENIZER = "tokenizer.json"

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nextword.modeldir import directory
-from nextword.modeldir import swap
-from nextword.modeldir.settings import Summary
 from nextword.errors import ModelError
+from nextword.modeldir import directory, swap
+from nextword.modeldir.settings import Summary
 
 if TYPE_CHECKING:
     from nextword.training.callbacks import BestCheckpoint

@@ -31,25 +31,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nextword.text import tokenizer as tokenizer_mod
+from nextword.text.rules import TOKEN, at_sentence_start
 
 SIZE = 2000       # words kept
 HALF_LIFE = 250   # words after which an occurrence counts half
 SCAN_CHARS = 6000  # at least the predictor's context window (MAX_CONTEXT_CHARS + CONTEXT_STEP)
 UNK_FORM = "[unk]"  # stands for an unknown word when only token ids are known (never a word)
 
-# A word, or a token that ends a run of words (punctuation, a line end).
-TOKEN = re.compile(rf"<unk>|({tokenizer_mod.WORD})|\n|[^\w\s]")
-# A sentence end, perhaps closing quotes or brackets, then spaces, up to where a word starts.
-_AFTER_END = re.compile(r"[.!?\n][\"')\]”’]*\s*$")
-
-
-def at_sentence_start(text: str, start: int) -> bool:
-    """Whether the word at `start` follows, within 8 characters, a sentence end ([.!?] or a
-    line end, perhaps then closing quotes or brackets) and spaces. The text's start counts
-    as a line end, so that a text read whole and line by line agree."""
-    if start < 8:
-        return _AFTER_END.search("\n" + text[:start]) is not None
-    return _AFTER_END.search(text, start - 8, start) is not None
 
 
 class RecentWords:

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nextword.text import tokenizer as tokenizer_mod
-from nextword.store.grams import normalize
 from nextword.store.database import StoreUnavailable, UserStore
-from nextword.prediction.cache import TOKEN
+from nextword.store.grams import normalize
+from nextword.text import tokenizer as tokenizer_mod
+from nextword.text.rules import TOKEN
 
 CAP = {3: 0.7, 2: 0.5, 1: 0.15}
 K = 1.0

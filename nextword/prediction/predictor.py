@@ -20,17 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from nextword.modeldir import directory
-from nextword.text import casing
-from nextword.prediction import sampling
-from nextword.text import tokenizer as tokenizer_mod
 from nextword.paths import default_model_dir, default_user_db
+from nextword.prediction import sampling
 from nextword.prediction.cache import RecentWords
-from nextword.prediction.windowed import engine_for
 from nextword.prediction.mixture import PERSONAL, Mixture, weights_from_config
 from nextword.prediction.ngram import KneserNey
 from nextword.prediction.personal import Personal, last_words
-from nextword.store.pending import Learner
+from nextword.prediction.windowed import engine_for
 from nextword.store.database import StoreUnavailable, UserStore
+from nextword.store.pending import Learner
+from nextword.text import casing
+from nextword.text import tokenizer as tokenizer_mod
+from nextword.text.rules import starts_sentence
 
 DEFAULT_STORE = "default"  # Predictor.load's user_db: the CLI's default store
 
@@ -51,7 +52,6 @@ MAX_NON_WORDS = 4
 _WORD_CHAR_RUN = re.compile(r"[\w'’\-]*")
 _WORD_START = re.compile(r"\w")
 _SPACE = re.compile(r"\s")
-_CLOSING = "'\"”’)"
 
 
 @dataclass
@@ -74,15 +74,6 @@ def split_text(text: str) -> tuple[str, str]:
     if start is None:
         return text, ""
     return text[: start.start()], text[start.start():]
-
-
-def at_sentence_start(context: str) -> bool:
-    """True if a word after `context` starts a sentence: nothing but space before it, a
-    line end, or . ! ? (and closing quotes or brackets) before the last spaces."""
-    stripped = context.rstrip()
-    if not stripped or "\n" in context[len(stripped):]:
-        return True
-    return stripped.rstrip(_CLOSING)[-1:] in (".", "!", "?")
 
 
 def context_window(text: str) -> str:
@@ -324,7 +315,7 @@ class Predictor:
         total = probs.sum()
         top = np.argpartition(-probs, k - 1)[:k] if len(probs) > k else np.arange(len(probs))
         top = top[np.argsort(-probs[top], kind="stable")]
-        start = at_sentence_start(context)
+        start = starts_sentence(context)
         words = []
         for j in top:
             if j < len(ids):
@@ -369,7 +360,7 @@ class Predictor:
             made += is_word
             non_words = 0 if is_word else non_words + 1
             line_ends = line_ends + 1 if token == self.eol_id else 0
-        start = at_sentence_start(window)
+        start = starts_sentence(window)
         text = sampling.detokenize([self.display.get(t, t) for t in out], capitalize_start=start)
         if prompt and not prompt[-1].isspace() and text and text[0] not in ".,;:!?)\n":
             text = " " + text

@@ -20,15 +20,11 @@ import sqlite3
 
 import numpy as np
 
-from nextword.text.tokenizer import WORD
-from nextword.prediction.cache import at_sentence_start
-from nextword.store.grams import normalize
 from nextword.store.database import SCHEMA, statements, word_ids
+from nextword.store.grams import normalize
+from nextword.text.rules import TOKEN_SPLIT, at_sentence_start
 
 BATCH_CHARS = 2 << 20  # text per transaction: a concurrent writer waits ~1 s at most
-# Tokens with what lies between them: [between, token, between, token, ..., between]; the
-# same alternatives, in the same order, as the cache predictor's TOKEN.
-_SPLIT = re.compile(rf"(<unk>|{WORD}|\n|[^\w\s])")
 _IS_WORD = re.compile(r"\w")
 _PACKED = 63  # bits of a row packed into one JSON integer (SQLite's are signed 64-bit)
 _TRIGGERS = [s for s in statements(SCHEMA) if "TRIGGER totals_insert" in s or "TRIGGER totals_update" in s]
@@ -40,7 +36,7 @@ class Batch:
     `count_grams`, and `words`."""
 
     def __init__(self, text: str):
-        parts = _SPLIT.split(text)
+        parts = TOKEN_SPLIT.split(text)
         tokens = parts[1::2]
         local: dict[str, int] = {}    # form -> batch-local number
         number: dict[str, int] = {}   # token as written -> local number (0: not a word)

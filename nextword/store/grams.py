@@ -10,7 +10,7 @@ import functools
 from collections import Counter
 from collections.abc import Iterator
 
-from nextword.prediction.cache import TOKEN, at_sentence_start
+from nextword.text.rules import TOKEN, at_sentence_start
 
 
 @functools.lru_cache(maxsize=65536)  # words repeat: most are normalised once

@@ -16,13 +16,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from nextword.text.tokenizer import WORD
+from nextword.text.rules import WORD, capital_may_be_positional
 
 FILE = "casing.json"
 # Enough text to know how words are written (counting costs ~0.4 s per million characters).
 SAMPLE_CHARS = 16 << 20
 _WORD = re.compile(WORD)
-_SENTENCE_START = re.compile(r"(^|[.!?:;\"“(]\s*|\n\s*)$")
 
 
 class CaseCounter:
@@ -47,7 +46,7 @@ class CaseCounter:
             window = (window + text[last:match.start()])[-3:]
             last = match.end()
             word = match.group()
-            if word[:1].isupper() and _SENTENCE_START.search(window):
+            if word[:1].isupper() and capital_may_be_positional(window):
                 window = word[-3:]
                 continue
             window = word[-3:]

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from nextword.errors import ModelError
+from nextword.text.rules import TOKEN_PATTERN, WORD, WORD_RE  # noqa: F401  (WORD: users' name for it)
 
 UNK = "[UNK]"
 EOL = "\n"
 EOL_ID = 1  # EOL's id in every vocabulary `train` makes
-# A word: letters/digits/underscore with inner ' ’ or -; `<unk>` (WikiText's own marker)
-# stays whole; a newline; or any other single non-space character (punctuation).
-WORD = r"\w+(?:['’\-]\w+)*"
-TOKEN_PATTERN = rf"<unk>|{WORD}|\n|[^\w\s]"
-WORD_RE = re.compile(rf"^{WORD}$")
 
 
 def new_tokenizer(vocab: dict[str, int] | None = None) -> Tokenizer:

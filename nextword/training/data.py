@@ -22,9 +22,9 @@ import numpy as np
 import tensorflow as tf
 from tokenizers import Tokenizer
 
+from nextword.errors import CorpusError
 from nextword.text import corpus
 from nextword.text.tokenizer import EOL_ID
-from nextword.errors import CorpusError
 
 _ENCODE_BATCH = 16  # pieces of ~256 KB encoded in parallel by the Rust tokenizer
 SHUFFLE_WINDOWS = 10_000

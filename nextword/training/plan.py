@@ -14,12 +14,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nextword.training import data
-from nextword.training import defaults
-from nextword.training import hardware
-from nextword.modeldir.settings import ModelConfig, TrainConfig, from_dict
 from nextword.errors import CorpusError, NextwordError
+from nextword.modeldir.settings import ModelConfig, TrainConfig, from_dict
 from nextword.prediction import mixture as mixture_mod
+from nextword.training import data, defaults, hardware
 
 EPOCHS = 20  # the most epochs without a time budget (with one, the budget is the limit)
 UNLIMITED = 10**6

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from nextword.modeldir import directory
-from nextword.text import casing
-from nextword.text import corpus
-from nextword.training import data
-from nextword.text import tokenizer
 from nextword.errors import CorpusError
+from nextword.modeldir import directory
+from nextword.text import casing, corpus, tokenizer
+from nextword.training import data
 from nextword.training.plan import Job, Windows, choose_windows
 
 

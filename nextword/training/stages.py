@@ -10,22 +10,17 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from nextword.modeldir import directory
-from nextword.training import data
-from nextword.training import defaults
-from nextword.training import distribute
-from nextword.training import hardware
-from nextword.prediction import ngram_counts
-from nextword.modeldir import replacing
-from nextword.text import tokenizer
-from nextword.training import network as model_mod
-from nextword.training.callbacks import BestCheckpoint, Progress, StopOnDivergence, TimeBudget
-from nextword.modeldir.settings import ModelConfig, TrainConfig, from_dict
 from nextword.errors import ModelError
+from nextword.modeldir import directory, replacing
+from nextword.modeldir.settings import ModelConfig, TrainConfig, from_dict
 from nextword.prediction import mixture as mixture_mod
-from nextword.prediction import windowed
+from nextword.prediction import ngram_counts, windowed
 from nextword.prediction.lstm import Engine
 from nextword.prediction.ngram import KneserNey
+from nextword.text import tokenizer
+from nextword.training import data, defaults, distribute, hardware
+from nextword.training import network as model_mod
+from nextword.training.callbacks import BestCheckpoint, Progress, StopOnDivergence, TimeBudget
 from nextword.training.plan import Job, Plan, Resumed, make_plan, patience, settle
 from nextword.training.read import Corpus
 from nextword.training.writer import ModelWriter, TrainingInterrupted, exit_code

@@ -21,12 +21,14 @@ from nextword.training.tfimport import quiet_import_tensorflow
 
 quiet_import_tensorflow()
 
-from nextword.modeldir import directory  # noqa: E402
-from nextword.modeldir import swap  # noqa: E402
+from nextword.errors import NextwordError  # noqa: E402
+from nextword.modeldir import (
+    directory,  # noqa: E402
+    swap,  # noqa: E402
+)
+from nextword.modeldir.settings import Summary, TrainConfig  # noqa: E402
 from nextword.training import distribute  # noqa: E402
 from nextword.training import stages as stages  # noqa: E402
-from nextword.modeldir.settings import Summary, TrainConfig  # noqa: E402
-from nextword.errors import NextwordError  # noqa: E402
 from nextword.training.plan import EPOCHS, UNLIMITED, Job  # noqa: E402,F401
 from nextword.training.plan import patience as _patience  # noqa: E402,F401
 from nextword.training.read import read_corpus  # noqa: E402

@@ -11,14 +11,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nextword import __version__
-from nextword.modeldir import directory
-from nextword.text import casing
+from nextword.errors import ModelError, NextwordError, NonFiniteWeights, Terminated
+from nextword.modeldir import directory, replacing
+from nextword.modeldir.settings import FORMAT_VERSION, Summary, to_dict
 from nextword.prediction import ngram_counts
-from nextword.modeldir import replacing
+from nextword.text import casing
 from nextword.training import network as model_mod
 from nextword.training.callbacks import BestCheckpoint, Progress
-from nextword.modeldir.settings import FORMAT_VERSION, Summary, to_dict
-from nextword.errors import ModelError, NextwordError, NonFiniteWeights, Terminated
 from nextword.training.plan import Job, Plan
 from nextword.training.read import Corpus
 
