@@ -62,6 +62,27 @@ def model_dir(trained) -> Path:
     return trained[0]
 
 
+@pytest.fixture(scope="session")
+def numpy_model_dir(tmp_path_factory, structured_corpus) -> Path:
+    """A model of the same corpus written with NumPy alone (tests/numpy_model.py: a bigram
+    in LSTM form, the 3-gram counted, the mixture fitted), for tests of what the prediction
+    side does with a model rather than what training learned: no TensorFlow, no waiting."""
+    from .numpy_model import write_numpy_model
+
+    return write_numpy_model(tmp_path_factory.mktemp("models") / "numpy", structured_corpus.read_text(),
+                             corpus=[str(structured_corpus.resolve())])
+
+
+@pytest.fixture
+def numpy_model_copy(tmp_path, numpy_model_dir) -> Path:
+    """A private copy of the NumPy-written model, for tests that damage or edit it."""
+    import shutil
+
+    copy = tmp_path / "numpy-model-copy"
+    shutil.copytree(numpy_model_dir, copy)
+    return copy
+
+
 @pytest.fixture
 def model_copy(tmp_path, model_dir) -> Path:
     """A private copy of the session's tiny model, for tests that damage or edit it."""

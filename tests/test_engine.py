@@ -112,21 +112,21 @@ def test_a_model_trained_with_attention_reads_its_training_window(tmp_path):
         assert np.max(np.abs(engine.distribution(ids[:n]) - keras_next_probs(model, ids[:n]))) <= 1e-4, n
 
 
-def test_cache_gives_the_same_answer_as_a_fresh_engine(model_dir):
-    cached = Engine.load(model_dir)
+def test_cache_gives_the_same_answer_as_a_fresh_engine(numpy_model_dir):
+    cached = Engine.load(numpy_model_dir)
     rng = np.random.default_rng(2)
     long_ids = [1] + rng.integers(0, cached.vocab_size, size=CHUNK + 3 * KEEP_STATES).tolist()
     # Typing forward, editing inside the kept window, jumping far back, then a new text.
     for n in (5, 6, 7, 200, 180, 199, 20, len(long_ids), len(long_ids) - 10, 3):
-        fresh = Engine.load(model_dir)
+        fresh = Engine.load(numpy_model_dir)
         assert np.allclose(cached.distribution(long_ids[:n]), fresh.distribution(long_ids[:n]),
                            atol=1e-6), n
 
 
-def test_corrupt_weights_are_refused_naming_the_file(model_copy):
-    (model_copy / "weights.npz").write_bytes(b"not a zip file")
+def test_corrupt_weights_are_refused_naming_the_file(numpy_model_copy):
+    (numpy_model_copy / "weights.npz").write_bytes(b"not a zip file")
     with pytest.raises(ModelError, match="weights.npz"):
-        Engine.load(model_copy)
+        Engine.load(numpy_model_copy)
 
 
 def replace_array(model_dir, name, value):
@@ -137,13 +137,13 @@ def replace_array(model_dir, name, value):
     refresh_digests(model_dir)
 
 
-def test_weights_with_wrong_shapes_are_refused(model_copy):
-    replace_array(model_copy, "lstm_0_bias", lambda a: a[:-1])
+def test_weights_with_wrong_shapes_are_refused(numpy_model_copy):
+    replace_array(numpy_model_copy, "lstm_0_bias", lambda a: a[:-1])
     with pytest.raises(ModelError, match="lstm_0_bias has shape"):
-        Engine.load(model_copy)
+        Engine.load(numpy_model_copy)
 
 
-def test_pickled_arrays_are_not_loaded(model_copy):
-    replace_array(model_copy, "embedding", lambda a: np.array([object()], dtype=object))
+def test_pickled_arrays_are_not_loaded(numpy_model_copy):
+    replace_array(numpy_model_copy, "embedding", lambda a: np.array([object()], dtype=object))
     with pytest.raises(ModelError, match="weights.npz"):
-        Engine.load(model_copy)
+        Engine.load(numpy_model_copy)

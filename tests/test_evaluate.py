@@ -61,9 +61,9 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
     assert scores.perplexity == pytest.approx(37, rel=1e-6)
 
 
-def test_evaluate_reports_the_lstm_the_ngram_and_the_full_predictor(model_dir, tmp_path):
+def test_evaluate_reports_the_lstm_the_ngram_and_the_full_predictor(numpy_model_dir, tmp_path):
     held_out = write_structured_corpus(tmp_path / "held-out.txt", sentences=200, seed=9)
-    result = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(held_out), "--json"])
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(numpy_model_dir), str(held_out), "--json"])
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     lstm, kn, full = report["models"]
@@ -77,37 +77,38 @@ def test_evaluate_reports_the_lstm_the_ngram_and_the_full_predictor(model_dir, t
     # The weights were fitted on the validation text at the end of training.
     assert full["perplexity"] <= min(lstm["perplexity"], kn["perplexity"]) * 1.05
     assert full["ksr"] >= max(lstm["ksr"], kn["ksr"]) - 0.02
-    table = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(held_out)])
+    table = CliRunner().invoke(cli, ["evaluate", "-m", str(numpy_model_dir), str(held_out)])
     header = table.stdout.splitlines()[0]
     assert header.split() == ["LSTM", "3-gram", "KN", "full", "predictor"]
     assert "keystroke savings (N=6)" in table.output
 
 
-def test_evaluate_uses_the_models_own_ngram(model_copy, structured_corpus, tmp_path):
-    add_ngram(model_copy, structured_corpus, {"weights": {"lstm": 0.6, "ngram": 0.3, "cache": 0.05,
+def test_evaluate_uses_the_models_own_ngram(numpy_model_copy, structured_corpus, tmp_path):
+    add_ngram(numpy_model_copy, structured_corpus, {"weights": {"lstm": 0.6, "ngram": 0.3, "cache": 0.05,
                                                           "pairs": 0.05}})
-    config = json.loads((model_copy / "config.json").read_text())
+    config = json.loads((numpy_model_copy / "config.json").read_text())
     config["summary"]["corpus"] = [str(tmp_path / "gone.txt")]  # not needed any more
-    (model_copy / "config.json").write_text(json.dumps(config))
+    (numpy_model_copy / "config.json").write_text(json.dumps(config))
     held_out = write_structured_corpus(tmp_path / "h.txt", sentences=100, seed=4)
-    result = CliRunner().invoke(cli, ["evaluate", "-m", str(model_copy), str(held_out), "--json"])
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(numpy_model_copy), str(held_out), "--json"])
     assert result.exit_code == 0, result.stderr
     lstm, kn, full = json.loads(result.stdout)["models"]
     assert kn["model"] == "3-gram KN" and "Counting" not in result.stderr
     assert kn["perplexity"] < 3 and full["perplexity"] < lstm["perplexity"] * 1.1
 
 
-def test_an_old_model_counts_its_ngram_from_the_training_text(model_copy, tmp_path):
+def test_an_old_model_counts_its_ngram_from_the_training_text(numpy_model_copy, tmp_path):
     held_out = write_structured_corpus(tmp_path / "h.txt", sentences=50, seed=3)
-    result = CliRunner().invoke(cli, ["evaluate", "-m", str(old_model(model_copy)), str(held_out), "--json"])
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(old_model(numpy_model_copy)), str(held_out),
+                                      "--json"])
     assert result.exit_code == 0, result.stderr
     assert "Counting the 3-gram baseline on the training text" in result.stderr
     models = [m["model"] for m in json.loads(result.stdout)["models"]]
     assert models == ["LSTM", "3-gram KN", "full predictor"]
 
 
-def test_evaluate_without_the_training_text_has_no_ngram_column(model_copy, tmp_path):
-    copy = old_model(model_copy)
+def test_evaluate_without_the_training_text_has_no_ngram_column(numpy_model_copy, tmp_path):
+    copy = old_model(numpy_model_copy)
     config = json.loads((copy / "config.json").read_text())
     config["summary"]["corpus"] = [str(tmp_path / "gone.txt")]
     (copy / "config.json").write_text(json.dumps(config))
@@ -118,8 +119,8 @@ def test_evaluate_without_the_training_text_has_no_ngram_column(model_copy, tmp_
     assert "no n-gram baseline" in result.stderr
 
 
-def test_evaluate_empty_text_is_an_error(model_dir, tmp_path):
+def test_evaluate_empty_text_is_an_error(numpy_model_dir, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("")
-    result = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(empty)])
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(numpy_model_dir), str(empty)])
     assert result.exit_code == 1 and result.stderr.startswith("Error: nothing to evaluate")

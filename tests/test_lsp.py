@@ -30,10 +30,10 @@ def module_store(tmp_path_factory) -> Path:
 
 
 @pytest_lsp.fixture(scope="module", config=ClientServerConfig(server_command=SERVER))
-async def client(lsp_client: LanguageClient, model_dir, module_store):
+async def client(lsp_client: LanguageClient, numpy_model_dir, module_store):
     await lsp_client.initialize_session(types.InitializeParams(
         capabilities=client_capabilities("neovim@v0.7.0"),
-        initialization_options={"model": str(model_dir), "items": 3, "userDb": str(module_store)}))
+        initialization_options={"model": str(numpy_model_dir), "items": 3, "userDb": str(module_store)}))
     yield
     await lsp_client.shutdown_session()
 
@@ -193,13 +193,13 @@ def test_the_fast_position_codec_agrees_with_pygls():
                         == slow.position_from_client_units(lines, position)), (encoding, line, character)
 
 
-def test_forks_share_the_store_and_see_what_is_learned(model_dir, tmp_path):
+def test_forks_share_the_store_and_see_what_is_learned(numpy_model_dir, tmp_path):
     """What the server relies on: each document's fork reads the one store connection, and a
     word learned (here, or by another process) is offered in every document."""
     import nextword
     from nextword.store.database import CHECK_SECONDS, UserStore
 
-    model = nextword.load(model_dir, user_db=tmp_path / "user.db")
+    model = nextword.load(numpy_model_dir, user_db=tmp_path / "user.db")
     first, second = model.fork(), model.fork()
     assert first.personal is second.personal is model.personal
     assert second.suggest("Zor") == [] and second.suggest("Blo") == []
@@ -212,7 +212,7 @@ def test_forks_share_the_store_and_see_what_is_learned(model_dir, tmp_path):
     assert second.suggest("Blo")[0][0] == "Blorptang"
 
 
-def test_a_keystroke_runs_the_lstm_one_step_at_most(model_dir, monkeypatch):
+def test_a_keystroke_runs_the_lstm_one_step_at_most(numpy_model_dir, monkeypatch):
     """In the server (in process, messages as pygls reads them): typing in a document, each
     word costs the LSTM one token, not a run over the document so far."""
     import gc
@@ -225,7 +225,7 @@ def test_a_keystroke_runs_the_lstm_one_step_at_most(model_dir, monkeypatch):
     run = Engine.run
     monkeypatch.setattr(Engine, "run", lambda self, state, ids, keep=1: fed.append(len(ids)) or run(
         self, state, ids, keep))
-    server = make_server(Settings(model=model_dir))
+    server = make_server(Settings(model=numpy_model_dir))
     answers = []
     server.protocol.set_writer(type("Writer", (), {"write": lambda self, data: answers.append(data)})())
 
@@ -290,11 +290,11 @@ def stop(proc: subprocess.Popen) -> int:
 
 
 def test_a_missing_or_damaged_model_or_store_is_an_error_message_and_a_clean_exit(
-        tmp_path, model_dir, model_copy):
-    (model_copy / "weights.npz").write_bytes(b"not a zip file")
+        tmp_path, numpy_model_dir, numpy_model_copy):
+    (numpy_model_copy / "weights.npz").write_bytes(b"not a zip file")
     (tmp_path / "user.db").write_bytes(b"\x00garbage" * 1000)  # ($NEXTWORD_USER_DB, from conftest)
-    servers = [start(tmp_path / "no-model"), start(model_copy, "--user-db", ""),  # (started together: faster)
-               start(model_dir)]
+    servers = [start(tmp_path / "no-model"), start(numpy_model_copy, "--user-db", ""),  # (started together: faster)
+               start(numpy_model_dir)]
     says_all = ["no model at", "weights.npz", f"{tmp_path / 'user.db'} is not a nextword personal store"]
     for proc, says in zip(servers, says_all, strict=True):
         shown, answer = read_message(proc.stdout), read_message(proc.stdout)
@@ -306,7 +306,7 @@ def test_a_missing_or_damaged_model_or_store_is_an_error_message_and_a_clean_exi
         assert stderr.startswith("Error: ") and says in stderr and len(stderr.splitlines()) == 1, stderr
 
 
-def test_no_store_and_a_store_that_cannot_be_opened(tmp_path, model_dir):
+def test_no_store_and_a_store_that_cannot_be_opened(tmp_path, numpy_model_dir):
     document = {"uri": "file:///tmp/nextword-test/saved.txt", "languageId": "plaintext", "version": 1,
                 "text": ""}
     at = {"line": 0, "character": 0}
@@ -315,8 +315,8 @@ def test_no_store_and_a_store_that_cannot_be_opened(tmp_path, model_dir):
                    "textDocument": {"uri": document["uri"], "version": 2},
                    "contentChanges": [{"range": {"start": at, "end": at}, "text": "Zorblax is here.\n"}]}},
                {"method": "textDocument/didSave", "params": {"textDocument": {"uri": document["uri"]}}}]
-    none = start(model_dir, "--user-db", "", learn=True)
-    unusable = start(model_dir, learn=True, userDb=str(tmp_path))
+    none = start(numpy_model_dir, "--user-db", "", learn=True)
+    unusable = start(numpy_model_dir, learn=True, userDb=str(tmp_path))
     capabilities = read_message(none.stdout)["result"]["capabilities"]
     assert capabilities["textDocumentSync"]["save"] == {"includeText": False}
     logged = read_message(unusable.stdout)  # (a directory: SQLite cannot open it)
@@ -330,9 +330,9 @@ def test_no_store_and_a_store_that_cannot_be_opened(tmp_path, model_dir):
     assert not (tmp_path / "user.db").exists()  # ($NEXTWORD_USER_DB: '' is no store, not the default)
 
 
-def test_exit_closed_stdin_ctrl_c_and_sigterm_end_quietly(model_dir):
+def test_exit_closed_stdin_ctrl_c_and_sigterm_end_quietly(numpy_model_dir):
     endings = {"shutdown, exit": 0, "stdin closed": 0, "Ctrl-C": 130, "SIGTERM": 143}
-    servers = {how: start(model_dir) for how in endings}
+    servers = {how: start(numpy_model_dir) for how in endings}
     for how, proc in servers.items():
         capabilities = read_message(proc.stdout)["result"]["capabilities"]
         assert " " in capabilities["completionProvider"]["triggerCharacters"]
@@ -366,7 +366,7 @@ def neovim_version() -> tuple[int, ...] | None:
     return tuple(int(d) for d in digits if d.isdigit()) or None
 
 
-def test_neovim_gets_nextwords_words(model_dir, tmp_path):
+def test_neovim_gets_nextwords_words(numpy_model_dir, tmp_path):
     version = neovim_version()
     if version is None or version < (0, 7):
         pytest.skip("needs Neovim 0.7 or later (nvim) on PATH: " + ("not found" if version is None
@@ -374,7 +374,7 @@ def test_neovim_gets_nextwords_words(model_dir, tmp_path):
     document = tmp_path / "note.txt"
     document.write_text("The cat sleeps in the garden.\n")
     out = tmp_path / "completions.json"
-    env = {**os.environ, "NEXTWORD_TEST_PYTHON": sys.executable, "NEXTWORD_TEST_MODEL": str(model_dir),
+    env = {**os.environ, "NEXTWORD_TEST_PYTHON": sys.executable, "NEXTWORD_TEST_MODEL": str(numpy_model_dir),
            "NEXTWORD_TEST_OUT": str(out)}
     started = time.monotonic()
     proc = subprocess.run(["nvim", "--headless", "--clean", "-c", f"luafile {NVIM_SCRIPT}", str(document)],

@@ -179,8 +179,8 @@ def test_saved_weights_are_read_and_checked():
             weights_from_config({"mixture": bad}, present)
 
 
-def test_fit_beats_each_component_on_validation_text(model_dir, structured_corpus):
-    snap = directory.load(model_dir)
+def test_fit_beats_each_component_on_validation_text(numpy_model_dir, structured_corpus):
+    snap = directory.load(numpy_model_dir)
     engine = Engine(snap.config["_model"], snap.weights)
     tok = snap.tokenizer
     ids = np.asarray(tok.encode(structured_corpus.read_text()).ids)

@@ -157,15 +157,15 @@ def rewrite_with_ngram(model: Path, arrays) -> None:
                    extra=lambda tmp: ngram_counts.save(arrays, tmp))
 
 
-def test_ngram_npz_round_trips_through_the_model_directory(model_copy, model_dir):
-    tok = directory.load(model_dir).tokenizer
+def test_ngram_npz_round_trips_through_the_model_directory(numpy_model_copy, numpy_model_dir):
+    tok = directory.load(numpy_model_dir).tokenizer
     V = tok.get_vocab_size()
     text = zipf_text(V, 3000, seed=5)
     arrays = build(V, [text])
-    rewrite_with_ngram(model_copy, arrays)
-    config = json.loads((model_copy / "config.json").read_text())
-    assert "ngram.npz" in config["files"] and swap.is_model_dir(model_copy)
-    loaded = directory.load(model_copy).ngram
+    rewrite_with_ngram(numpy_model_copy, arrays)
+    config = json.loads((numpy_model_copy / "config.json").read_text())
+    assert "ngram.npz" in config["files"] and swap.is_model_dir(numpy_model_copy)
+    loaded = directory.load(numpy_model_copy).ngram
     assert set(loaded) == set(arrays)
     for name in arrays:
         assert np.array_equal(loaded[name], arrays[name])
@@ -173,18 +173,18 @@ def test_ngram_npz_round_trips_through_the_model_directory(model_copy, model_dir
     for ctx in contexts(text):
         want = reference.distribution(ctx)
         assert np.allclose(KneserNey(loaded).distribution(ctx), want, rtol=1e-12, atol=0)
-    assert directory.load(old_model(model_copy)).ngram is None  # a model without one
+    assert directory.load(old_model(numpy_model_copy)).ngram is None  # a model without one
 
 
-def test_a_damaged_ngram_npz_is_an_error_line(model_copy, model_dir):
-    V = directory.load(model_dir).tokenizer.get_vocab_size()
+def test_a_damaged_ngram_npz_is_an_error_line(numpy_model_copy, numpy_model_dir):
+    V = directory.load(numpy_model_dir).tokenizer.get_vocab_size()
     arrays = build(V, [zipf_text(V, 2000, seed=6)])
-    rewrite_with_ngram(model_copy, arrays)
-    file = model_copy / "ngram.npz"
+    rewrite_with_ngram(numpy_model_copy, arrays)
+    file = numpy_model_copy / "ngram.npz"
     good = file.read_bytes()
 
     def predict_error() -> str:
-        result = CliRunner().invoke(cli, ["predict", "-m", str(model_copy), "the "])
+        result = CliRunner().invoke(cli, ["predict", "-m", str(numpy_model_copy), "the "])
         assert result.exit_code == 1 and result.stderr.count("\n") == 1, result.stderr
         assert result.stderr.startswith("Error: ") and "ngram.npz" in result.stderr
         return result.stderr
@@ -192,19 +192,19 @@ def test_a_damaged_ngram_npz_is_an_error_line(model_copy, model_dir):
     file.write_bytes(good[:-100])  # torn: not the file config.json describes
     assert "not the file config.json describes" in predict_error()
     with pytest.raises(TornRead):
-        directory.load(model_copy, attempts=1)
+        directory.load(numpy_model_copy, attempts=1)
 
     file.write_bytes(b"not a zip file")  # garbage, with its digest recorded
-    refresh_digests(model_copy)
+    refresh_digests(numpy_model_copy)
     assert "is corrupt" in predict_error()
 
     unsorted = dict(arrays, tri_keys=arrays["tri_keys"][::-1].copy())
     np.savez(file, **unsorted)
-    refresh_digests(model_copy)
+    refresh_digests(numpy_model_copy)
     assert "tri_keys are not sorted distinct keys" in predict_error()
 
     np.savez(file, **dict(arrays, vocab_size=np.array(V + 1)))
-    refresh_digests(model_copy)
+    refresh_digests(numpy_model_copy)
     assert f"counts {V + 1} words, the model has {V}" in predict_error()
 
     file.unlink()  # listed in config.json, gone from the directory

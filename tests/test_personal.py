@@ -34,10 +34,10 @@ def notes(tmp_path):
     return path
 
 
-def test_an_empty_store_changes_nothing(model_dir, tmp_path):
-    plain = nextword.load(model_dir, user_db=None)
-    missing = nextword.load(model_dir)  # the default store, which does not exist
-    emptied = nextword.load(model_dir, user_db=tmp_path / "emptied.db")
+def test_an_empty_store_changes_nothing(numpy_model_dir, tmp_path):
+    plain = nextword.load(numpy_model_dir, user_db=None)
+    missing = nextword.load(numpy_model_dir)  # the default store, which does not exist
+    emptied = nextword.load(numpy_model_dir, user_db=tmp_path / "emptied.db")
     UserStore(tmp_path / "emptied.db").learn("words to forget")
     UserStore(tmp_path / "emptied.db").forget_all()
     assert "personal" in missing.mixture.components and "personal" not in plain.mixture.components
@@ -49,30 +49,30 @@ def test_an_empty_store_changes_nothing(model_dir, tmp_path):
     assert not (tmp_path / "user.db").exists()  # predicting created no store
 
 
-def test_learn_then_predict_finds_the_phrase_and_words_outside_the_vocabulary(model_dir, notes):
-    assert words(invoke("predict", "-m", model_dir, "The cat "))[0] == "sleeps"
+def test_learn_then_predict_finds_the_phrase_and_words_outside_the_vocabulary(numpy_model_dir, notes):
+    assert words(invoke("predict", "-m", numpy_model_dir, "The cat "))[0] == "sleeps"
     result = invoke("learn", notes)
     assert result.exit_code == 0 and result.stdout.startswith("Learned 44 words in ")
-    assert words(invoke("predict", "-m", model_dir, "The cat "))[0] == "walks"
-    assert words(invoke("predict", "-m", model_dir, "Zorb"))[0] == "Zorblax"
-    assert words(invoke("predict", "-m", model_dir, "Zorblax "))[0] == "frobnicates"
-    assert "chases" in words(invoke("predict", "-m", model_dir, "-k", "3", "the cat "))
-    assert "Zorblax" in words(invoke("predict", "-m", model_dir, "The cat chases "))[:1]
-    info = invoke("info", "-m", model_dir)
+    assert words(invoke("predict", "-m", numpy_model_dir, "The cat "))[0] == "walks"
+    assert words(invoke("predict", "-m", numpy_model_dir, "Zorb"))[0] == "Zorblax"
+    assert words(invoke("predict", "-m", numpy_model_dir, "Zorblax "))[0] == "frobnicates"
+    assert "chases" in words(invoke("predict", "-m", numpy_model_dir, "-k", "3", "the cat "))
+    assert "Zorblax" in words(invoke("predict", "-m", numpy_model_dir, "The cat chases "))[:1]
+    info = invoke("info", "-m", numpy_model_dir)
     assert "personal store" in info.stdout and "44 words learned (10 distinct)" in info.stdout
 
 
-def test_forget_a_word_since_a_day_and_everything(model_dir, notes, tmp_path):
+def test_forget_a_word_since_a_day_and_everything(numpy_model_dir, notes, tmp_path):
     invoke("learn", notes)
     assert invoke("forget", "zorblax").stdout.startswith("Forgot 'zorblax' (4 times learned)")
-    assert "Zorblax" not in words(invoke("predict", "-m", model_dir, "Zorb"))
-    assert "Frobnicates" in words(invoke("predict", "-m", model_dir, "-k", "50", ""))
+    assert "Zorblax" not in words(invoke("predict", "-m", numpy_model_dir, "Zorb"))
+    assert "Frobnicates" in words(invoke("predict", "-m", numpy_model_dir, "-k", "50", ""))
     today = datetime.date.today().isoformat()
     assert invoke("forget", "--since", "today").stdout == f"Forgot 40 words learned since {today}\n"
-    assert words(invoke("predict", "-m", model_dir, "The cat "))[0] == "sleeps"
+    assert words(invoke("predict", "-m", numpy_model_dir, "The cat "))[0] == "sleeps"
     invoke("learn", notes)
     assert invoke("forget", "--all").stdout.startswith("Forgot everything (44 words learned)")
-    assert "nothing learned yet" in invoke("info", "-m", model_dir).stdout
+    assert "nothing learned yet" in invoke("info", "-m", numpy_model_dir).stdout
     assert invoke("forget", "--all", "--since", "today").exit_code == 2
     assert invoke("forget", "--since", "someday").exit_code == 2
     invoke("learn", notes)
@@ -85,7 +85,7 @@ def test_forget_a_word_since_a_day_and_everything(model_dir, notes, tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_in_predict_learn_keeps_the_line_it_was_holding(model_dir, tmp_path):
+def test_ctrl_c_in_predict_learn_keeps_the_line_it_was_holding(numpy_model_dir, tmp_path):
     """The last line read waits for the next one (which may extend it); an interrupt
     learns it instead of dropping it."""
     import os
@@ -94,9 +94,10 @@ def test_ctrl_c_in_predict_learn_keeps_the_line_it_was_holding(model_dir, tmp_pa
     import sys
 
     store = tmp_path / "kept.db"
-    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model_dir), "--learn",
-                             "--user-db", str(store)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(numpy_model_dir),
+                             "--learn", "--user-db", str(store)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
     proc.stdin.write("quokka wombat numbat\n")
     proc.stdin.flush()
     assert proc.stdout.readline()  # answered: the line is read and held
@@ -105,46 +106,46 @@ def test_ctrl_c_in_predict_learn_keeps_the_line_it_was_holding(model_dir, tmp_pa
     assert {f for f, _, _ in UserStore(store).followers(0, 0, 10)} == {"quokka", "wombat", "numbat"}
 
 
-def test_predict_learns_each_line_once_from_a_keystroke_stream(model_dir, tmp_path):
+def test_predict_learns_each_line_once_from_a_keystroke_stream(numpy_model_dir, tmp_path):
     typed = "Quux is here"
     lines = [typed[:i] for i in range(1, len(typed) + 1)] + ["", "Quux again", "Quux ag"]
-    result = invoke("predict", "-m", model_dir, "--learn", input="\n".join(lines) + "\n")
+    result = invoke("predict", "-m", numpy_model_dir, "--learn", input="\n".join(lines) + "\n")
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == len(lines)
     store = UserStore(tmp_path / "user.db")
     assert {f: n for f, _, n in store.followers(0, 0, 100)} == {"quux": 2, "is": 1, "here": 1, "ag": 1}
     assert not UserStore(tmp_path / "other.db").exists()
-    invoke("predict", "-m", model_dir, "The cat ", input="Quux\n")  # without --learn: nothing
+    invoke("predict", "-m", numpy_model_dir, "The cat ", input="Quux\n")  # without --learn: nothing
     assert store.context(0, 0) == (5, 4)
 
 
-def test_complete_learns_each_line_unless_told_not_to(model_dir, tmp_path):
-    predictor = nextword.load(model_dir)
+def test_complete_learns_each_line_unless_told_not_to(numpy_model_dir, tmp_path):
+    predictor = nextword.load(numpy_model_dir)
     assistant = Assistant(predictor, learn=True)
     assert assistant.learning == "learning"
     assistant.end_line("Blorptastic ideas grow")
     assert assistant.suggest("Blo")[0][0] == "Blorptastic"
-    quiet = Assistant(nextword.load(model_dir, user_db=tmp_path / "quiet.db"), learn=False)
+    quiet = Assistant(nextword.load(numpy_model_dir, user_db=tmp_path / "quiet.db"), learn=False)
     quiet.end_line("Snarfle")
     assert quiet.learning == "not learning" and not (tmp_path / "quiet.db").exists()
     assert UserStore(tmp_path / "user.db").context(0, 0) == (3, 3)
 
 
-def test_predicting_without_a_store(model_dir, tmp_path):
+def test_predicting_without_a_store(numpy_model_dir, tmp_path):
     (tmp_path / "file").write_text("")
     unwritable = tmp_path / "file" / "user.db"  # under a file: cannot be created (even by root)
-    result = invoke("predict", "-m", model_dir, "--learn", "--user-db", unwritable,
+    result = invoke("predict", "-m", numpy_model_dir, "--learn", "--user-db", unwritable,
                     input="A dog\nZor\nA cat\n")
     assert result.exit_code == 0 and len(result.stdout.splitlines()) == 3
     notes = result.stderr.splitlines()
     assert len(notes) == 1 and notes[0].startswith(f"Note: cannot open the personal store {unwritable}")
-    assert words(invoke("predict", "-m", model_dir, "--user-db", "", "A dog "))[0] == "barks"
+    assert words(invoke("predict", "-m", numpy_model_dir, "--user-db", "", "A dog "))[0] == "barks"
     assert invoke("learn", "--user-db", "", __file__).exit_code == 2
-    info = invoke("info", "-m", model_dir, "--user-db", "").stdout
+    info = invoke("info", "-m", numpy_model_dir, "--user-db", "").stdout
     assert "none (an empty --user-db or $NEXTWORD_USER_DB)" in info
 
 
 @pytest.mark.parametrize("command", [["predict", "the "], ["learn", __file__], ["forget", "--all"], ["info"]])
-def test_a_damaged_store_is_one_error_line(model_dir, tmp_path, command):
+def test_a_damaged_store_is_one_error_line(numpy_model_dir, tmp_path, command):
     damaged = tmp_path / "user.db"  # ours, its first page overwritten
     made = UserStore(damaged)
     made.learn("some words")
@@ -152,7 +153,7 @@ def test_a_damaged_store_is_one_error_line(model_dir, tmp_path, command):
     data = bytearray(damaged.read_bytes())
     data[100:4096] = b"\x00garbage" * 499 + b"\x00garbag"
     damaged.write_bytes(bytes(data))
-    args = command + (["-m", model_dir] if command[0] in ("predict", "info") else [])
+    args = command + (["-m", numpy_model_dir] if command[0] in ("predict", "info") else [])
     result = invoke(*args)
     if command[0] == "info":  # the model's card, then the store's problem
         assert f"personal store         {damaged}: cannot be used (below)\n" in result.stdout

@@ -148,9 +148,10 @@ def test_full_disk_while_spooling_stdin_leaves_no_partial_file(tmp_path, monkeyp
 
 
 @needs_dev_full
-def test_full_disk_while_spooling_is_one_error_line(model_dir, tmp_path, monkeypatch):
+def test_full_disk_while_spooling_is_one_error_line(numpy_model_dir, tmp_path, monkeypatch):
     name = full_spool(tmp_path, monkeypatch)
-    result = invoke("evaluate", "-m", str(model_dir), "--no-baseline", "-", input="the cat sleeps\n" * 100)
+    result = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "-",
+                    input="the cat sleeps\n" * 100)
     assert result.exit_code == 1
     assert one_error_line(result).startswith(f"Error: no space left on device while writing {name}")
     assert not name.exists()
@@ -162,27 +163,28 @@ def without_unbuffered():
     return {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
 
 
-def test_closed_stdout_ends_quietly_without_answering(model_dir):
+def test_closed_stdout_ends_quietly_without_answering(numpy_model_dir):
     for env in (None, without_unbuffered()):
         for args in (["predict", "The cat "], ["generate", "-n", "5"]):
             proc = subprocess.run(["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "nextword",
-                                   *args, "-m", str(model_dir)], capture_output=True, timeout=60, env=env)
+                                   *args, "-m", str(numpy_model_dir)], capture_output=True, timeout=60,
+                                  env=env)
             assert proc.returncode == 1 and proc.stderr == b"", proc.stderr
 
 
-def test_closed_stdin_is_empty_input(model_dir):
+def test_closed_stdin_is_empty_input(numpy_model_dir):
     proc = subprocess.run(["sh", "-c", 'exec "$@" <&-', "sh", sys.executable, "-m", "nextword",
-                           "predict", "-m", str(model_dir)], capture_output=True, timeout=60)
+                           "predict", "-m", str(numpy_model_dir)], capture_output=True, timeout=60)
     assert proc.returncode == 0 and proc.stdout == b"" and proc.stderr == b""
 
 
 @needs_dev_full
-def test_full_stdout_is_one_error_line(model_dir):
+def test_full_stdout_is_one_error_line(numpy_model_dir):
     # Both buffered and unbuffered stdout: what stays in the buffer must not fail again at exit.
     for env in (None, without_unbuffered()):
         for args in (["predict", "The cat "], ["generate", "-n", "500"]):
             with open("/dev/full", "wb") as full:
-                proc = subprocess.run([sys.executable, "-m", "nextword", *args, "-m", str(model_dir)],
+                proc = subprocess.run([sys.executable, "-m", "nextword", *args, "-m", str(numpy_model_dir)],
                                       stdout=full, stderr=subprocess.PIPE, timeout=60, env=env)
             assert proc.returncode == 1
             assert one_error_line(proc.stderr) == \
@@ -191,11 +193,11 @@ def test_full_stdout_is_one_error_line(model_dir):
 
 # 3. and 4. generate -----------------------------------------------------------------------
 
-def test_generate_negative_seed_is_a_usage_error(model_dir):
-    result = invoke("generate", "-m", str(model_dir), "--seed", "-1")
+def test_generate_negative_seed_is_a_usage_error(numpy_model_dir):
+    result = invoke("generate", "-m", str(numpy_model_dir), "--seed", "-1")
     assert result.exit_code == 2 and "Invalid value for '--seed'" in result.stderr
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    big = invoke("generate", "-m", str(model_dir), "-n", "3", "--seed", str(2**70))
+    big = invoke("generate", "-m", str(numpy_model_dir), "-n", "3", "--seed", str(2**70))
     assert big.exit_code == 0, big.stderr
 
 
@@ -204,8 +206,8 @@ def generated_words(text: str, prompt: str) -> int:
 
 
 @pytest.mark.parametrize("options", [["--temperature", "0"], ["--top-p", "1e-9"], ["--top-k", "1"]])
-def test_greedy_generation_gives_the_words_asked_for(model_dir, options):
-    result = invoke("generate", "-m", str(model_dir), "-n", "10", *options, "The king")
+def test_greedy_generation_gives_the_words_asked_for(numpy_model_dir, options):
+    result = invoke("generate", "-m", str(numpy_model_dir), "-n", "10", *options, "The king")
     assert result.exit_code == 0, result.stderr
     assert generated_words(result.stdout.rstrip("\n"), "The king") == 10
     assert "\n\n\n" not in result.stdout
@@ -225,8 +227,8 @@ class Favours:
 
 
 @pytest.mark.parametrize("favourite", ["\n", ".", "[UNK]"])
-def test_generation_that_loves_a_non_word_still_makes_words(model_dir, favourite):
-    p = nextword.load(model_dir)
+def test_generation_that_loves_a_non_word_still_makes_words(numpy_model_dir, favourite):
+    p = nextword.load(numpy_model_dir)
     p.engine = Favours(p.engine.vocab_size, p.tokenizer.get_vocab()[favourite])
     for prompt in ("", "The cat", "The cat sleeps.\n"):
         text = p.generate(prompt, 10, temperature=0)
@@ -264,9 +266,9 @@ def test_a_fifo_with_binary_data_is_refused_and_leaves_nothing(tmp_path):
     assert list(spool.iterdir()) == []
 
 
-def test_dev_stdin_as_a_pipe_is_evaluated(model_dir):
+def test_dev_stdin_as_a_pipe_is_evaluated(numpy_model_dir):
     text = "The cat sleeps in the garden.\nA dog barks by the river.\n" * 20
-    proc = nextword_process("evaluate", "-m", str(model_dir), "--no-baseline", "--json", "/dev/stdin",
+    proc = nextword_process("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "--json", "/dev/stdin",
                             input=text.encode())
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["models"][0]["ksr_words"] == len(KSR_WORD.findall(text))
@@ -276,37 +278,39 @@ def test_dev_stdin_as_a_pipe_is_evaluated(model_dir):
 
 @pytest.mark.parametrize("content, message", [("   \n\n \t\n", "nothing to evaluate: the text is empty"),
                                               ("... , ! ?\n", "nothing to evaluate: the text has no words")])
-def test_evaluate_text_without_words_is_an_error(model_dir, tmp_path, content, message):
+def test_evaluate_text_without_words_is_an_error(numpy_model_dir, tmp_path, content, message):
     path = tmp_path / "blank.txt"
     path.write_text(content)
-    result = invoke("evaluate", "-m", str(model_dir), "--no-baseline", str(path))
+    result = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", str(path))
     assert result.exit_code == 1 and one_error_line(result) == f"Error: {message}"
 
 
-def test_evaluate_text_of_unknown_words_has_no_perplexity(model_dir, tmp_path):
+def test_evaluate_text_of_unknown_words_has_no_perplexity(numpy_model_dir, tmp_path):
     path = tmp_path / "oov.txt"
     path.write_text("zzyzx qwxv plugh")  # (a final line end would be a known token)
-    report = json.loads(invoke("evaluate", "-m", str(model_dir), "--no-baseline", "--json", str(path)).stdout)
+    report = json.loads(invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "--json",
+                               str(path)).stdout)
     assert report["models"][0]["perplexity"] is None and report["models"][0]["oov_rate"] == 1
-    table = invoke("evaluate", "-m", str(model_dir), "--no-baseline", str(path))
+    table = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", str(path))
     assert re.search(r"perplexity\s+n/a", table.stdout)
 
 
-def test_evaluate_stdin_leaves_nothing_in_the_temporary_directory(model_dir, tmp_path, monkeypatch):
+def test_evaluate_stdin_leaves_nothing_in_the_temporary_directory(numpy_model_dir, tmp_path, monkeypatch):
     temp = tmp_path / "tmp"
     temp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temp))
-    ok = invoke("evaluate", "-m", str(model_dir), "--no-baseline", "-", input="The cat sleeps at home.\n" * 5)
+    ok = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "-",
+                input="The cat sleeps at home.\n" * 5)
     assert ok.exit_code == 0, ok.stderr
     assert list(temp.iterdir()) == []
-    blank = invoke("evaluate", "-m", str(model_dir), "--no-baseline", "-", input="   \n")
+    blank = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "-", input="   \n")
     assert blank.exit_code == 1 and list(temp.iterdir()) == []
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr("nextword.frontends.evaluate.evaluate", interrupted)
-    stopped = invoke("evaluate", "-m", str(model_dir), "--no-baseline", "-", input="The cat sleeps.\n")
+    stopped = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "-", input="The cat sleeps.\n")
     assert stopped.exit_code == 130 and list(temp.iterdir()) == []
 
 
@@ -335,8 +339,8 @@ class Recorder:
         return self.engine.distribution(ids)
 
 
-def test_a_huge_single_line_feeds_the_engine_a_bounded_context(model_dir):
-    p = nextword.load(model_dir)
+def test_a_huge_single_line_feeds_the_engine_a_bounded_context(numpy_model_dir):
+    p = nextword.load(numpy_model_dir)
     p.engine = Recorder(p.engine)
     text = "the cat sleeps in the garden " * 70_000  # about 2 MB, one line
     assert len(text) > 2_000_000
@@ -347,8 +351,8 @@ def test_a_huge_single_line_feeds_the_engine_a_bounded_context(model_dir):
     assert max(p.engine.queries) <= MAX_CONTEXT_CHARS + CONTEXT_STEP + 3 * 5 + 16
 
 
-def test_the_window_keeps_its_start_while_typing_so_a_keystroke_costs_a_step(model_dir):
-    p = nextword.load(model_dir)
+def test_the_window_keeps_its_start_while_typing_so_a_keystroke_costs_a_step(numpy_model_dir):
+    p = nextword.load(numpy_model_dir)
     p.engine = Recorder(p.engine)
     base = ("the cat sleeps in the garden . " * 400)[: MAX_CONTEXT_CHARS + 2 * CONTEXT_STEP + 10] + " "
     first = p.suggest(base, 3)
@@ -386,16 +390,16 @@ def test_split_text_and_sentence_start_are_linear_and_unchanged():
 
 # 9. info checks what predict checks -----------------------------------------------------------
 
-def test_info_reports_a_healthy_model(model_dir):
-    result = invoke("info", "-m", str(model_dir))
+def test_info_reports_a_healthy_model(numpy_model_dir):
+    result = invoke("info", "-m", str(numpy_model_dir))
     assert result.exit_code == 0 and "validation perplexity" in result.stdout
-    assert json.loads(invoke("info", "-m", str(model_dir), "--json").stdout)["format_version"]
+    assert json.loads(invoke("info", "-m", str(numpy_model_dir), "--json").stdout)["format_version"]
 
 
 @pytest.mark.parametrize("damage", ["missing weights", "truncated weights", "pickled weights",
                                     "missing tokenizer"])
-def test_info_refuses_a_damaged_model(model_copy, damage):
-    weights = model_copy / "weights.npz"
+def test_info_refuses_a_damaged_model(numpy_model_copy, damage):
+    weights = numpy_model_copy / "weights.npz"
     if damage == "missing weights":
         weights.unlink()
     elif damage == "truncated weights":
@@ -405,15 +409,15 @@ def test_info_refuses_a_damaged_model(model_copy, damage):
             arrays = dict(npz)
         arrays["embedding"] = np.array([{"code": "runs"}], dtype=object)
         np.savez(weights, **arrays)
-        config = json.loads((model_copy / "config.json").read_text())
+        config = json.loads((numpy_model_copy / "config.json").read_text())
         if "weights.npz" in config.get("files", {}):  # let the digest match: the pickle must be refused
             data = weights.read_bytes()
             config["files"]["weights.npz"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-            (model_copy / "config.json").write_text(json.dumps(config))
+            (numpy_model_copy / "config.json").write_text(json.dumps(config))
     else:
-        (model_copy / "tokenizer.json").unlink()
+        (numpy_model_copy / "tokenizer.json").unlink()
     for args in ([], ["--json"]) if damage == "missing tokenizer" else ([],):
-        result = invoke("info", "-m", str(model_copy), *args)
+        result = invoke("info", "-m", str(numpy_model_copy), *args)
         assert result.exit_code == 1, result.output
         line = one_error_line(result)
         assert ("tokenizer.json" if "tokenizer" in damage else "weights.npz") in line
@@ -421,8 +425,8 @@ def test_info_refuses_a_damaged_model(model_copy, damage):
 
 # 10. SIGTERM ---------------------------------------------------------------------------------
 
-def test_sigterm_exits_143_without_a_traceback(model_dir):
-    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model_dir)],
+def test_sigterm_exits_143_without_a_traceback(numpy_model_dir):
+    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(numpy_model_dir)],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         proc.stdin.write(b"The cat \n")
