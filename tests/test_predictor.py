@@ -17,8 +17,8 @@ from .conftest import add_ngram, old_model
 
 
 @pytest.fixture(scope="module")
-def predictor(model_dir):
-    return nextword.load(model_dir)
+def predictor(numpy_model_dir):
+    return nextword.load(numpy_model_dir)
 
 
 def test_split_text():
@@ -41,8 +41,9 @@ def test_match_case():
     assert match_case("python", "PY", False, display) == "PYTHON"
 
 
-def test_learned_structure_is_suggested(predictor):
-    # In the training text "the cat" is always followed by "sleeps".
+def test_learned_structure_is_suggested(model_dir):
+    # In the training text "the cat" is always followed by "sleeps" (the trained model).
+    predictor = nextword.load(model_dir)
     assert predictor.suggest("The cat ", 1)[0][0] == "sleeps"
     assert predictor.suggest("Our neighbour si", 1)[0][0] == "sings"
 
@@ -64,8 +65,13 @@ def test_prefix_completion_is_case_insensitive_and_keeps_the_users_case(predicto
 
 
 def test_any_text_is_answered(predictor):
+    # Control characters, unknown scripts, emoji and a huge text: each is a context after
+    # which the k likeliest words are offered, as after any other.
     for text in ["", "\x00\x01\x7f", "ünïcödé 日本語 ", "🙂" * 50, "word " * 20000]:
-        assert isinstance(predictor.suggest(text, 3), list)
+        words = predictor.suggest(text, 3)
+        assert len(words) == 3, text[:20]
+        assert all(isinstance(w, str) and w[0].isalpha() and 0 < p <= 1 for w, p in words), words
+        assert [p for _, p in words] == sorted((p for _, p in words), reverse=True)
 
 
 def test_generate_is_reproducible_with_a_seed(predictor):
@@ -79,14 +85,14 @@ def test_missing_model_says_how_to_train(tmp_path):
         nextword.load(tmp_path / "none")
 
 
-def test_corrupt_tokenizer_is_refused_naming_the_file(model_copy):
-    (model_copy / "tokenizer.json").write_text("{ not json")
+def test_corrupt_tokenizer_is_refused_naming_the_file(numpy_model_copy):
+    (numpy_model_copy / "tokenizer.json").write_text("{ not json")
     with pytest.raises(ModelError, match="tokenizer.json"):
-        nextword.load(model_copy)
+        nextword.load(numpy_model_copy)
 
 
-def test_a_word_outside_the_vocabulary_is_completed_after_its_first_letters(model_dir):
-    p = nextword.load(model_dir)
+def test_a_word_outside_the_vocabulary_is_completed_after_its_first_letters(numpy_model_dir):
+    p = nextword.load(numpy_model_dir)
     assert "zorblax" not in p.tokenizer.get_vocab()
     assert p.suggest("Later Zor", 3) == []  # nothing to offer before it was written
     text = "The cat sleeps in the garden. Zorblax went home. Later Zor"
@@ -102,8 +108,8 @@ def test_a_word_outside_the_vocabulary_is_completed_after_its_first_letters(mode
     assert p.suggest("Then the qwer", 1)[0][0] == "Qwertyx"
 
 
-def test_a_fork_shares_the_model_and_keeps_its_own_state(model_dir):
-    p = nextword.load(model_dir)
+def test_a_fork_shares_the_model_and_keeps_its_own_state(numpy_model_dir):
+    p = nextword.load(numpy_model_dir)
     a, b = p.fork(), p.fork()
     assert a.engine.embedding is p.engine.embedding  # the arrays are shared, not copied
     assert list(a.mixture.components) == list(p.mixture.components)
@@ -115,30 +121,30 @@ def test_a_fork_shares_the_model_and_keeps_its_own_state(model_dir):
     assert b.suggest("The cat ", 3) == p.suggest("The cat ", 3)  # the same model, the same text
 
 
-def test_earlier_lines_of_a_pipe_are_remembered(model_dir):
+def test_earlier_lines_of_a_pipe_are_remembered(numpy_model_dir):
     from click.testing import CliRunner
 
     from nextword.cli.main import cli
 
     lines = ["The cat met Zorblax.", "Zor"]
-    result = CliRunner().invoke(cli, ["predict", "-m", str(model_dir), "-k", "3"],
+    result = CliRunner().invoke(cli, ["predict", "-m", str(numpy_model_dir), "-k", "3"],
                                 input="\n".join(lines) + "\n")
     assert result.exit_code == 0, result.stderr
     assert "Zorblax" in result.output.splitlines()[1].split()
 
 
-def test_an_old_model_predicts_with_the_lstm_and_the_cache(model_copy):
-    p = nextword.load(old_model(model_copy))
+def test_an_old_model_predicts_with_the_lstm_and_the_cache(numpy_model_copy):
+    p = nextword.load(old_model(numpy_model_copy))
     assert list(p.mixture.components) == ["lstm", "cache", "pairs", "personal"]  # an empty store
     assert p.mixture.weights == normalised(DEFAULT_WEIGHTS, ["lstm", "cache", "pairs"])
     assert p.suggest("The cat ", 1)[0][0] == "sleeps"
     assert p.suggest("A dog barks by the river. A dog b", 1)[0][0] == "barks"
 
 
-def test_a_model_with_ngram_and_weights_mixes_them(model_copy, structured_corpus):
+def test_a_model_with_ngram_and_weights_mixes_them(numpy_model_copy, structured_corpus):
     weights = {"lstm": 0.5, "ngram": 0.3, "cache": 0.1, "pairs": 0.1}
-    add_ngram(old_model(model_copy), structured_corpus, {"weights": weights, "fitted_on": 1000})
-    p = nextword.load(model_copy)
+    add_ngram(old_model(numpy_model_copy), structured_corpus, {"weights": weights, "fitted_on": 1000})
+    p = nextword.load(numpy_model_copy)
     assert list(p.mixture.components) == ["lstm", "ngram", "cache", "pairs", "personal"]
     assert p.mixture.weights == pytest.approx(weights)
     # With an empty cache the answer is the LSTM and the n-gram at 5:3.
@@ -151,14 +157,14 @@ def test_a_model_with_ngram_and_weights_mixes_them(model_copy, structured_corpus
 
     from nextword.cli.main import cli
 
-    info = CliRunner().invoke(cli, ["info", "-m", str(model_copy)])
+    info = CliRunner().invoke(cli, ["info", "-m", str(numpy_model_copy)])
     assert re.search(r"predictor +lstm 0\.50 \+ ngram 0\.30 \([\d,]+ trigrams\) \+ cache 0\.10 "
                      r"\+ pairs 0\.10, fitted on 1,000 tokens", info.stdout), info.stdout
 
 
-def test_invalid_mixture_weights_are_an_error(model_copy):
-    config = json.loads((model_copy / "config.json").read_text())
+def test_invalid_mixture_weights_are_an_error(numpy_model_copy):
+    config = json.loads((numpy_model_copy / "config.json").read_text())
     config["mixture"] = {"weights": {"lstm": "heavy"}}
-    (model_copy / "config.json").write_text(json.dumps(config))
+    (numpy_model_copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="invalid mixture weights"):
-        nextword.load(model_copy)
+        nextword.load(numpy_model_copy)

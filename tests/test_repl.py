@@ -19,8 +19,8 @@ RIGHT, TAB, ALT_F, ENTER, CTRL_D, CTRL_C = "\x1b[C", "\t", "\x1bf", "\r", "\x04"
 
 
 @pytest.fixture(scope="module")
-def predictor(model_dir):
-    return nextword.load(model_dir)
+def predictor(numpy_model_dir):
+    return nextword.load(numpy_model_dir)
 
 
 async def wait_for(condition, seconds=10.0):
@@ -105,10 +105,14 @@ def test_context_of_earlier_lines_is_used(predictor):
     assert "The cat sleeps\nat " in seen
 
 
-def test_ctrl_c_clears_the_line_and_ctrl_d_exits(predictor):
+def test_ctrl_c_clears_the_line_and_ctrl_d_exits(predictor, monkeypatch):
+    ended = []
+    monkeypatch.setattr(Assistant, "end_line", lambda self, line: ended.append(line))
     with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
-        pipe.send_text("half a line" + CTRL_C + CTRL_D)
-        run(predictor, k=3)  # returns (status 0) instead of raising
+        pipe.send_text("half a line" + CTRL_C + "a whole line" + ENTER + CTRL_D)
+        assert run(predictor, k=3) is None  # Ctrl-D on an empty line returns (no EOFError)
+    # The line Ctrl-C cleared never became a line, nor the start of the next one.
+    assert ended == ["a whole line"]
 
 
 def test_clear_command_and_empty_line_reset_the_paragraph(predictor):
@@ -119,8 +123,8 @@ def test_clear_command_and_empty_line_reset_the_paragraph(predictor):
     assert assistant.full_text("x") == "x"
 
 
-def test_complete_without_a_terminal_points_to_predict(model_dir):
-    result = CliRunner().invoke(cli, ["complete", "-m", str(model_dir)], input="the \n")
+def test_complete_without_a_terminal_points_to_predict(numpy_model_dir):
+    result = CliRunner().invoke(cli, ["complete", "-m", str(numpy_model_dir)], input="the \n")
     assert result.exit_code == 1 and "nextword predict" in result.stderr
 
 
