@@ -5,6 +5,7 @@ atomically for readers, by one writer at a time; leftovers of a killed run are c
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -421,7 +422,9 @@ def test_the_recorded_digests_match_the_files(model_dir):
     names = sorted(p.name for p in model_dir.iterdir() if p.name != "config.json")
     assert sorted(config["files"]) == names
     for name in names:
-        assert config["files"][name]["bytes"] == (model_dir / name).stat().st_size
+        content = (model_dir / name).read_bytes()
+        assert config["files"][name] == {"bytes": len(content),
+                                         "sha256": hashlib.sha256(content).hexdigest()}, name
 
 
 def test_copying_a_model_keeps_it_loadable(model_dir, tmp_path):
