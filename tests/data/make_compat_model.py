@@ -5,11 +5,12 @@ an existing model predict differently (or not load) fails.
 
 The directory was written by main at 02d7280 (before the move into sub-packages):
 
-    git -C /work/main worktree add --detach /work/wt/golden main
-    cd /work/wt/golden && PYTHONPATH=. /path/to/.venv/bin/python \\
-        /path/to/nextword/tests/data/make_compat_model.py /path/to/nextword/tests/data
+    git worktree add --detach ../golden 02d7280
+    cd ../golden && PYTHONPATH=. ../nextword/.venv/bin/python \\
+        ../nextword/tests/data/make_compat_model.py ../nextword/tests/data
 
-Only the public API (`python -m nextword train`, `nextword.load(...).suggest`) is used, so
+compat-corpus.txt is tests.conftest.write_structured_corpus(path, sentences=300, seed=3).
+Only the public API (`python -m nextword train`, `nextword.load(...)`, its `suggest` and `only`) is used, so
 the script runs on both layouts. Rerun it only to record a deliberate format change.
 """
 
