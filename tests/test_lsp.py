@@ -293,7 +293,8 @@ def test_a_missing_or_damaged_model_or_store_is_an_error_message_and_a_clean_exi
         tmp_path, numpy_model_dir, numpy_model_copy):
     (numpy_model_copy / "weights.npz").write_bytes(b"not a zip file")
     (tmp_path / "user.db").write_bytes(b"\x00garbage" * 1000)  # ($NEXTWORD_USER_DB, from conftest)
-    servers = [start(tmp_path / "no-model"), start(numpy_model_copy, "--user-db", ""),  # (started together: faster)
+    servers = [start(tmp_path / "no-model"),  # (started together: faster)
+               start(numpy_model_copy, "--user-db", ""),
                start(numpy_model_dir)]
     says_all = ["no model at", "weights.npz", f"{tmp_path / 'user.db'} is not a nextword personal store"]
     for proc, says in zip(servers, says_all, strict=True):
