@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import artifact, casing, sampling
+from . import artifact, sampling
 from . import tokenizer as tokenizer_mod
 from .paths import default_model_dir, default_user_db
 from .predictors.cache import RecentWords
@@ -156,7 +156,7 @@ class Predictor:
                 components[PERSONAL] = Personal(user_store, vocab)
             except StoreUnavailable as exc:
                 note = str(exc)
-        predictor = cls(path, Mixture(components, weights), snap.tokenizer, casing.load(snap.path))
+        predictor = cls(path, Mixture(components, weights), snap.tokenizer, snap.casing)
         predictor.store_note = note
         return predictor
 
