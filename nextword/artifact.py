@@ -28,7 +28,11 @@
 A directory is written into a temporary sibling and swapped into place (atomic.py), so it
 is either complete or absent, and only a model (or an empty directory) is ever replaced.
 Non-finite weights are neither written nor read. Nothing here imports TensorFlow or Keras,
-and nothing executes code from the directory.
+and nothing executes code from the directory. Every byte of a model is read as hostile
+input (modelfiles.py: regular files only, JSON within a size limit, each needed .npy
+header checked against the shapes config.json implies before its data is read, members
+not needed never decompressed); config.json's fields are type-checked (config.from_dict)
+and its network bounded (check_size) before anything is allocated for it.
 """
 
 from __future__ import annotations

@@ -196,6 +196,8 @@ CASES = {
     "tokenizer without a normalizer": (edit_json("tokenizer.json", lambda t: t.update(normalizer=None)),
                                        "word-level"),
     "tokenizer of the wrong type": (edit_json("tokenizer.json", lambda t: [t]), "tokenizer"),
+    "tokenizer nested deeply": (raw_edit("tokenizer.json", '"decoder": null', '"decoder": ' + DEEP),
+                                "recursion limit"),
     # item 5: memory bombs in .npy headers, decompression bombs
     "weights member of 10^12 elements": (replace_member("weights.npz", "embedding", npy((10 ** 6, 10 ** 6))),
                                          "embedding has shape (1000000, 1000000)"),
@@ -219,7 +221,7 @@ CASES = {
 }
 # Damage the digests in config.json would report by themselves: built both ways.
 DIGESTED = {"tokenizer without the line end", "tokenizer without [UNK]", "tokenizer with a gap",
-            "tokenizer without a normalizer", "tokenizer of the wrong type",
+            "tokenizer without a normalizer", "tokenizer of the wrong type", "tokenizer nested deeply",
             "weights member of 10^12 elements", "ngram member of 10^12 elements",
             "weights member of another dtype", "weights member of a huge header", "zeros deflated 1:1000"}
 # Cases that stand for a class: every command runs on them.
@@ -354,3 +356,37 @@ def test_the_library_raises_model_error_for_each_case(hostile):
     for case in ("deep nesting", "files a list", "tokenizer without [UNK]", "ngram member of 10^12 elements"):
         with pytest.raises(ModelError):
             nextword.load(hostile(case), user_db=None)
+
+
+def test_a_failure_no_check_foresaw_still_ends_the_server_in_one_line(model_dir, monkeypatch, capsys):
+    """Whatever loading the model raises at `initialize`, the client gets one line (no
+    traceback in the error's data) and the server ends with status 1."""
+    import asyncio
+
+    from nextword.lsp import Settings, make_server
+    from nextword.predictor import Predictor
+
+    def deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded\nmore")
+
+    monkeypatch.setattr(Predictor, "load", deep)
+    server = make_server(Settings(model=model_dir))
+    answers = []
+    server.protocol.set_writer(type("Writer", (), {"write": lambda self, data: answers.append(data)})())
+
+    async def initialize():
+        server.protocol.handle_message(json.loads(json.dumps({
+            "jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"processId": None, "rootUri": None, "capabilities": {}}}),
+            object_hook=server.protocol.structure_message))
+        await asyncio.sleep(1)
+
+    with pytest.raises(SystemExit):
+        asyncio.run(initialize())
+    assert server.exit_code == 1
+    shown, answer = (read_messages(data)[0] for data in answers)
+    message = (f"nextword: the model at {model_dir} cannot be loaded "
+               f"(RecursionError: maximum recursion depth exceeded)")
+    assert shown["params"]["message"] == message and answer["error"]["message"] == message
+    assert "Traceback" not in json.dumps(answer)
+    assert capsys.readouterr().err == f"Error: {message.removeprefix('nextword: ')}\n"
