@@ -7,7 +7,6 @@ exactly; nothing about a model is stored anywhere else.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 FORMAT_VERSION = 1
@@ -180,7 +179,7 @@ def from_dict(cls, data: dict):
     """Rebuild a dataclass, ignoring keys a newer writer may have added; a field an older
     writer did not know gets the value that writer used (LEGACY), not today's default.
     `data` is read from a file: TypeError unless it is an object whose every field has its
-    annotated type (a whole number for an int, not 320.0; a finite number for a float)."""
+    annotated type (a whole number for an int, not 320.0; a number for a float)."""
     if not isinstance(data, dict):
         raise TypeError(f"expected an object, not {_json_type(data)}")
     fields = {f.name: f.type for f in dataclasses.fields(cls)}
@@ -204,7 +203,8 @@ def _has_type(value, annotation: str) -> bool:
     if annotation == "int":
         return type(value) is int
     if annotation == "float":
-        return type(value) in (int, float) and math.isfinite(value)
+        # (NaN and infinity: the settings' ranges refuse them; a whole number must convert)
+        return type(value) is float or (type(value) is int and abs(value) <= 1 << 53)
     if annotation == "bool":
         return type(value) is bool
     if annotation == "str":

@@ -84,14 +84,11 @@ def read_regular(file: Path, limit: int | None = None, expected_size: int | None
 
 
 def parse_json(file: Path, content: bytes):
-    """`content` (the bytes of `file`) parsed as JSON; ModelError for anything that is not
-    JSON a model could hold: invalid UTF-8 or JSON, nesting too deep, a number too long,
-    NaN or Infinity."""
-    def constant(name: str):
-        raise ValueError(f"{name} is not a number JSON allows")
-
+    """`content` (the bytes of `file`) parsed as JSON (with NaN and Infinity, which Python
+    writes); ModelError for anything that is not JSON a model could hold: invalid UTF-8 or
+    JSON, nesting too deep, a number too long."""
     try:
-        return json.loads(content.decode("utf-8"), parse_constant=constant)
+        return json.loads(content.decode("utf-8"))
     except UnicodeDecodeError:
         raise ModelError(f"{file} is not valid JSON (not UTF-8)") from None
     except RecursionError:

@@ -182,10 +182,12 @@ CASES = {
                          "vocab_size"),
     "layers 10**6": (edit_json("config.json", lambda c: c["model"].update(layers=10 ** 6)), "layers"),
     "NaN dropout": (raw_config(json.dumps({"format_version": 1, "model": {"vocab_size": 30}})
-                               .replace("}}", ', "dropout": NaN}}')), "NaN"),
+                               .replace("}}", ', "dropout": NaN}}')), "dropout must be in [0, 1), not nan"),
     "summary of the wrong type": (
         edit_json("config.json", lambda c: c["summary"].update(train_tokens="many")),
         "train_tokens must be a whole number"),
+    "summary of 400 digits": (edit_json("config.json", lambda c: c["summary"].update(wall_seconds=10 ** 400)),
+                              "wall_seconds must be a number"),
     "summary a list": (edit_json("config.json", lambda c: c.update(summary=[])), "training summary"),
     "corpus not strings": (edit_json("config.json", lambda c: c["summary"].update(corpus=[1, 2])),
                            "corpus must be a list of strings"),
@@ -227,7 +229,7 @@ DIGESTED = {"tokenizer without the line end", "tokenizer without [UNK]", "tokeni
 # Cases that stand for a class: every command runs on them.
 COMMAND_CASES = ["units a float", "weights member of 10^12 elements", "config.json -> /dev/zero",
                  "tokenizer with a gap"]
-INFO_CASES = {"summary of the wrong type", "summary a list", "corpus not strings"}
+INFO_CASES = {"summary of the wrong type", "summary of 400 digits", "summary a list", "corpus not strings"}
 
 
 @pytest.fixture(scope="module")
