@@ -264,7 +264,10 @@ def make_server(settings: Settings) -> NextwordServer:
         server.configure(params.initialization_options)
         try:
             server.use(server.load())
-        except NextwordError as exc:
+        except Exception as exc:  # nothing to serve without the model: say why in one line, exit
+            if not isinstance(exc, NextwordError):  # (a model no check foresaw: still no traceback)
+                exc = NextwordError(f"the model at {server.settings.model_dir()} cannot be loaded "
+                                    f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})")
             server.tell(str(exc))
             print(f"Error: {exc}", file=sys.stderr)
             # Runs once this request's error response is written (pygls answers a plain

@@ -25,22 +25,24 @@
                     one state; W, in staggered windows of W tokens, each from a zero state
                     (predictors/windowed.py)
 
-A directory is written into a temporary sibling and swapped into place (atomic.py), so it
+A directory is written into a temporary sibling and swapped into place (swap.py), so it
 is either complete or absent, and only a model (or an empty directory) is ever replaced.
 Non-finite weights are neither written nor read. Nothing here imports TensorFlow or Keras,
-and nothing executes code from the directory.
+and nothing executes code from the directory. Every byte of a model is read as hostile
+input (untrusted.py: regular files only, JSON within a size limit, each needed .npy
+header checked against the shapes config.json implies before its data is read, members
+not needed never decompressed); config.json's fields are type-checked (config.from_dict)
+and its network bounded (check_size) before anything is allocated for it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,8 +50,9 @@ from pathlib import Path
 import numpy as np
 
 from nextword.errors import ModelError, NonFiniteWeights, TornRead
-from nextword.modeldir import swap
+from nextword.modeldir import swap, untrusted
 from nextword.modeldir.settings import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, from_dict
+from nextword.text import casing
 from nextword.text import tokenizer as tokenizer_mod
 
 CONFIG = "config.json"
@@ -69,6 +72,13 @@ NGRAM_ARRAYS = {
     "bi_counts": "its continuation count N1+(. v w) (>= 1)",
     "uni_counts": "(V,) continuation counts N1+(. w) (>= 0)",
 }
+# The largest network a config.json may declare (far beyond what trains on one machine):
+# every width, the vocabulary, the windows and the layers. Together with the checks of each
+# array's header (untrusted.read_npz) nothing is allocated that the files do not hold.
+MAX_WIDTH = 1 << 20
+MAX_VOCAB = 1 << 24
+MAX_WINDOW = 1 << 16
+MAX_LAYERS = 64
 
 
 def expected_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -180,26 +190,59 @@ def read_config(path: Path) -> dict:
     cut short (swap.readable_path) is read where it was set aside."""
     path = swap.readable_path(Path(path))
     file = path / CONFIG
-    if not path.is_dir() or not file.exists():
+    if not path.is_dir() or not os.path.lexists(file):
         raise ModelError(f"no model at {path} (train one with `nextword train FILE`)")
     try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{file} is not valid JSON ({exc})") from None
+        content = untrusted.read_regular(file, untrusted.JSON_LIMITS[CONFIG])
+    except OSError as exc:
+        raise ModelError(f"{file} cannot be read ({exc.strerror or exc})") from None
+    config = untrusted.parse_json(file, content)
     if not isinstance(config, dict):
         raise ModelError(f"{file} is not a model configuration")
     version = config.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ModelError(f"{file} has format_version {version!r}; this nextword reads "
-                         f"format_version {FORMAT_VERSION} (retrain, or upgrade nextword)")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise ModelError(f"{file} has format_version {untrusted.short(repr(version), 40)}; this "
+                         f"nextword reads format_version {FORMAT_VERSION} (retrain, or upgrade nextword)")
     try:
+        if "model" not in config:
+            raise ValueError("no \"model\" settings")
         model_cfg = from_dict(ModelConfig, config["model"])
+        check_size(model_cfg)
         from_dict(TrainConfig, config.get("training", {}))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:
         raise ModelError(f"{file} has invalid model settings ({exc})") from None
+    try:
+        from_dict(Summary, config.get("summary", {}))
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{file} has an invalid training summary ({exc})") from None
+    check_files(file, config.get("files", {}))
     config["_model"] = model_cfg
     config["_path"] = path
     return config
+
+
+def check_size(cfg: ModelConfig) -> None:
+    """ValueError if `cfg` declares a network beyond MAX_WIDTH, MAX_VOCAB, MAX_WINDOW or
+    MAX_LAYERS."""
+    for name in ("embedding_dim", "units", "projection_dim", "attention"):
+        if getattr(cfg, name) > MAX_WIDTH:
+            raise ValueError(f"{name} {getattr(cfg, name)} is more than {MAX_WIDTH:,}")
+    if cfg.vocab_size < 2 or cfg.vocab_size > MAX_VOCAB:
+        raise ValueError(f"vocab_size {cfg.vocab_size} is not between 2 and {MAX_VOCAB:,}")
+    if cfg.layers > MAX_LAYERS:
+        raise ValueError(f"layers {cfg.layers} is more than {MAX_LAYERS}")
+    for name in ("attention_span", "reading_window", "chrono", "attention_heads"):
+        if getattr(cfg, name) > MAX_WINDOW:
+            raise ValueError(f"{name} {getattr(cfg, name)} is more than {MAX_WINDOW:,}")
+
+
+def check_files(file: Path, files) -> None:
+    """ModelError unless config.json's "files" is {name: {"bytes": n, "sha256": hex}}."""
+    if not isinstance(files, dict) or not all(
+            isinstance(entry, dict) and type(entry.get("bytes")) is int and entry["bytes"] >= 0
+            and isinstance(entry.get("sha256"), str) for entry in files.values()):
+        raise ModelError(f"{file} has an invalid \"files\" record (expected {{name: "
+                         f"{{\"bytes\": size, \"sha256\": digest}}}})")
 
 
 def summary(config: dict) -> Summary:
@@ -210,14 +253,15 @@ def read_file(path: Path, name: str, config: dict | None = None) -> bytes:
     """The bytes of `name` in the model at `path`, checked against the size and digest
     config.json records (older models record none). A mismatch raises TornRead."""
     file = Path(path) / name
+    expected = (config or {}).get("files", {}).get(name)
+    size = expected.get("bytes") if isinstance(expected, dict) else None
     try:
-        content = file.read_bytes()
+        content = untrusted.read_regular(file, untrusted.JSON_LIMITS.get(name), size)
     except FileNotFoundError:
         raise (TornRead if config and name in config.get("files", {}) else ModelError)(
             f"{file} is missing") from None
     except OSError as exc:
         raise ModelError(f"{file} cannot be read ({exc.strerror or exc})") from None
-    expected = (config or {}).get("files", {}).get(name)
     if isinstance(expected, dict) and (len(content) != expected.get("bytes")
                                        or hashlib.sha256(content).hexdigest() != expected.get("sha256")):
         raise TornRead(f"{file} is not the file config.json describes (truncated, damaged, or "
@@ -228,20 +272,9 @@ def read_file(path: Path, name: str, config: dict | None = None) -> bytes:
 def read_weights(path: Path, cfg: ModelConfig, config: dict | None = None) -> dict[str, np.ndarray]:
     """The arrays of weights.npz, checked against the shapes `cfg` implies, all finite."""
     file = Path(path) / WEIGHTS
-    try:
-        with np.load(io.BytesIO(read_file(path, WEIGHTS, config)), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"{file} is corrupt ({exc})") from None
-    for name, shape in expected_shapes(cfg).items():
-        if name not in arrays:
-            raise ModelError(f"{file} has no array {name!r}")
-        if arrays[name].shape != shape:
-            raise ModelError(f"{file}: {name} has shape {arrays[name].shape}, "
-                             f"config.json implies {shape}")
-        if not np.issubdtype(arrays[name].dtype, np.floating):
-            raise ModelError(f"{file}: {name} is not a float array")
-    arrays = {name: arrays[name].astype(np.float32, copy=False) for name in expected_shapes(cfg)}
+    members = {name: untrusted.Member("f", shape) for name, shape in expected_shapes(cfg).items()}
+    arrays = untrusted.read_npz(file, read_file(path, WEIGHTS, config), members)
+    arrays = {name: array.astype(np.float32, copy=False) for name, array in arrays.items()}
     check_finite(arrays, str(file))
     return arrays
 
@@ -256,7 +289,17 @@ def read_tokenizer(path: Path, cfg: ModelConfig, config: dict | None = None):
     if tok.get_vocab_size() != cfg.vocab_size:
         raise ModelError(f"{file} has {tok.get_vocab_size()} words, config.json says "
                          f"{cfg.vocab_size}")
+    tokenizer_mod.check(tok, file)
     return tok
+
+
+def read_casing(path: Path, config: dict | None = None) -> dict[str, str]:
+    """casing.json's display forms ({} without one; its content is cosmetic: see casing.parse),
+    read as the model's other files are (a regular file, its recorded digest)."""
+    if not os.path.lexists(Path(path) / casing.FILE):
+        return {}  # optional: a directory without it shows words in lower case
+    content = read_file(path, casing.FILE, config)
+    return casing.parse(content)
 
 
 def check_ngram(arrays, vocab_size: int, what: str) -> dict[str, np.ndarray]:
@@ -309,12 +352,13 @@ def read_ngram(path: Path, vocab_size: int, config: dict | None = None) -> dict[
     if NGRAM not in (config or {}).get("files", {}) and not file.exists():
         return None
     content = read_file(path, NGRAM, config)
-    try:
-        with np.load(io.BytesIO(content), allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise ModelError(f"{file} is corrupt ({exc})") from None
-    return check_ngram(arrays, vocab_size, str(file))
+    if vocab_size ** 3 >= 2 ** 63:
+        raise ModelError(f"{file}: a 3-gram over {vocab_size:,} words cannot be read (keys overflow)")
+    members = {name: untrusted.Member("iu", None) for name in NGRAM_ARRAYS}
+    members.update(order=untrusted.Member("iu", ()), vocab_size=untrusted.Member("iu", ()),
+                   tokens=untrusted.Member("iu", ()), discounts=untrusted.Member("f", (3,)),
+                   uni_counts=untrusted.Member("iu", (vocab_size,)))
+    return check_ngram(untrusted.read_npz(file, content, members), vocab_size, str(file))
 
 
 @dataclass
@@ -326,6 +370,7 @@ class Snapshot:
     tokenizer: object
     weights: dict[str, np.ndarray]
     ngram: dict[str, np.ndarray] | None = None  # ngram.npz's arrays, if the model has one
+    casing: dict[str, str] | None = None  # casing.json's display forms ({} without one)
 
 
 def load(path: Path, attempts: int = 3) -> Snapshot:
@@ -338,7 +383,7 @@ def load(path: Path, attempts: int = 3) -> Snapshot:
             tok = read_tokenizer(where, config["_model"], config)
             weights = read_weights(where, config["_model"], config)
             ngram = read_ngram(where, config["_model"].vocab_size, config)
-            return Snapshot(where, config, tok, weights, ngram)
+            return Snapshot(where, config, tok, weights, ngram, read_casing(where, config))
         except ModelError as exc:
             # Retry a torn read, and a model a writer was putting back meanwhile.
             moved = swap.readable_path(Path(path)) != Path(path) or not Path(path).exists()

@@ -188,10 +188,51 @@ LEGACY = {"ModelConfig": {"tied": False, "projection_dim": 0, "attention": 0, "r
 
 def from_dict(cls, data: dict):
     """Rebuild a dataclass, ignoring keys a newer writer may have added; a field an older
-    writer did not know gets the value that writer used (LEGACY), not today's default."""
-    names = {f.name for f in dataclasses.fields(cls)}
-    values = {**LEGACY.get(cls.__name__, {}), **data}
-    return cls(**{k: v for k, v in values.items() if k in names})
+    writer did not know gets the value that writer used (LEGACY), not today's default.
+    `data` is read from a file: TypeError unless it is an object whose every field has its
+    annotated type (a whole number for an int, not 320.0; a number for a float)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"expected an object, not {_json_type(data)}")
+    fields = {f.name: f.type for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in {**LEGACY.get(cls.__name__, {}), **data}.items() if k in fields}
+    for name, value in values.items():
+        expected = fields[name]
+        if not _has_type(value, expected):
+            raise TypeError(f"{name} must be {_TYPE_NAMES.get(expected, expected)}, not {_short(value)}")
+    return cls(**values)
+
+
+# The annotations (strings: `from __future__ import annotations`) of the dataclasses above.
+_TYPE_NAMES = {"int": "a whole number", "int | None": "a whole number or null",
+               "float": "a number", "float | None": "a number or null", "bool": "true or false",
+               "bool | None": "true, false or null", "str": "a string", "list[str]": "a list of strings"}
+
+
+def _has_type(value, annotation: str) -> bool:
+    if annotation.endswith(" | None"):
+        return value is None or _has_type(value, annotation.removesuffix(" | None"))
+    if annotation == "int":
+        return type(value) is int
+    if annotation == "float":
+        # (NaN and infinity: the settings' ranges refuse them; a whole number must convert)
+        return type(value) is float or (type(value) is int and abs(value) <= 1 << 53)
+    if annotation == "bool":
+        return type(value) is bool
+    if annotation == "str":
+        return type(value) is str
+    if annotation == "list[str]":
+        return type(value) is list and all(type(v) is str for v in value)
+    raise AssertionError(f"no check for the annotation {annotation!r}")
+
+
+def _json_type(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true or false",
+            type(None): "null"}.get(type(value), "a number")
+
+
+def _short(value) -> str:
+    text = repr(value) if not isinstance(value, (dict, list)) else _json_type(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def default(cls, name: str):

@@ -59,12 +59,13 @@ def _model_names(names) -> bool:
 def is_model_dir(path: Path) -> bool:
     """True if `path` is a directory that holds a nextword model and nothing else (files
     of a model only, one of them config.json naming a format_version)."""
-    import json
+    from nextword import untrusted  # (config.json is read as the hostile input it may be)
 
     try:
         names = set(os.listdir(path))
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        file = path / "config.json"
+        config = untrusted.parse_json(file, untrusted.read_regular(file, untrusted.JSON_LIMITS[file.name]))
+    except (OSError, ModelError):
         return False
     return (isinstance(config, dict) and "format_version" in config and "model" in config
             and _model_names(names))

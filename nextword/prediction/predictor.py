@@ -29,7 +29,6 @@ from nextword.prediction.personal import Personal, last_words
 from nextword.prediction.windowed import engine_for
 from nextword.store.database import StoreUnavailable, UserStore
 from nextword.store.pending import Learner
-from nextword.text import casing
 from nextword.text import tokenizer as tokenizer_mod
 from nextword.text.rules import starts_sentence
 
@@ -152,7 +151,7 @@ class Predictor:
                 components[PERSONAL] = Personal(user_store, vocab)
             except StoreUnavailable as exc:
                 note = str(exc)
-        predictor = cls(path, Mixture(components, weights), snap.tokenizer, casing.load(snap.path))
+        predictor = cls(path, Mixture(components, weights), snap.tokenizer, snap.casing)
         predictor.store_note = note
         if PERSONAL in components:
             predictor.learner = Learner(components[PERSONAL].user_store)

@@ -11,6 +11,7 @@ case gets that form as its display form. Saved as casing.json in the model direc
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -71,11 +72,28 @@ def save(display: dict[str, str], model_dir: Path) -> None:
 
 
 def load(model_dir: Path) -> dict[str, str]:
+    """The display forms saved in `model_dir` ({} without casing.json); ModelError for a
+    casing.json that is not a regular file or is too large to be one."""
+    from nextword import untrusted
+
     path = Path(model_dir) / FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}  # display forms are cosmetic: fall back to lower case
+        content = untrusted.read_regular(path, untrusted.JSON_LIMITS[FILE])
+    except OSError:
+        return {}
+    return parse(content)
+
+
+def parse(content: bytes) -> dict[str, str]:
+    """The display forms in casing.json's `content`: an object of lower-case words to their
+    forms. Display forms are cosmetic: anything else (not JSON, another type, a form that
+    spells another word) falls back to lower case."""
+    try:
+        data = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str) and v.lower() == k}

@@ -72,6 +72,22 @@ def load(path: Path, text: str | None = None) -> Tokenizer:
         raise ModelError(f"{path} is not a valid tokenizer file ({_first_line(exc)})") from None
 
 
+def check(tok: Tokenizer, path: Path) -> None:
+    """ModelError unless `tok` (read from `path`) is a word tokenizer as `train` makes
+    them: a normalizer, ids 0 .. size - 1 without gaps, UNK and EOL among its words."""
+    def bad(message: str) -> ModelError:
+        return ModelError(f"{path} is not a valid tokenizer file ({message})")
+
+    if not isinstance(tok.model, models.WordLevel) or tok.normalizer is None:
+        raise bad("not a word-level tokenizer with a normalizer")
+    vocab = tok.get_vocab()
+    if len(vocab) != tok.get_vocab_size() or sorted(vocab.values()) != list(range(len(vocab))):
+        raise bad("its ids are not 0 to the number of words - 1, each once")
+    for token, name in ((UNK, UNK), (EOL, "the line end")):
+        if token not in vocab:
+            raise bad(f"it has no entry for {name}")
+
+
 def vocabulary(tok: Tokenizer) -> list[str]:
     """The tokens by id."""
     tokens = [""] * tok.get_vocab_size()
