@@ -24,3 +24,12 @@ class TornRead(ModelError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised in the main thread so that Ctrl-C's clean-up runs; exit 143."""
+
+
+class TrainingInterrupted(NextwordError):
+    """Ctrl-C (exit 130) or SIGTERM (143) during training; the message says what was kept
+    and how to resume."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nextword.cli.main import cli, printable
+from nextword.cli.main import cli
 from nextword.cli.options import check_network, clip
+from nextword.cli.output import printable
 from nextword.frontends import evaluate
 from nextword.modeldir.settings import ModelConfig
 from nextword.prediction.sampling import sample

@@ -176,7 +176,7 @@ def test_context_words():
 
 
 def test_learn_shows_progress_and_ctrl_c_keeps_what_was_committed(tmp_path, monkeypatch):
-    from nextword.cli import store_commands
+    from nextword.cli import store as store_commands
     from nextword.paths import default_user_db
     from nextword.store import bulk_learn
 

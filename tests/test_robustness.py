@@ -22,8 +22,9 @@ import pytest
 from click.testing import CliRunner
 
 import nextword
-from nextword.cli.main import NextwordGroup, cli, write_stdout
-from nextword.errors import CorpusError, NextwordError, Terminated
+from nextword.cli.main import NextwordGroup, cli
+from nextword.cli.output import write_stdout
+from nextword.errors import CorpusError, Terminated, TrainingInterrupted
 from nextword.frontends.evaluate import KSR_WORD
 from nextword.prediction.predictor import CONTEXT_STEP, MAX_CONTEXT_CHARS, context_window, split_text
 from nextword.text import corpus
@@ -50,12 +51,6 @@ def nextword_process(*args, env=None, **kwargs):
 
 # 1. OS errors: a full disk or a file that cannot be written is one line --------------------
 
-class TrainingInterrupted(NextwordError):
-    """Stands in for the trainer's exception (matched by name, carries its exit code)."""
-
-    def __init__(self, message, exit_code=130):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 def run_raising(exc: BaseException):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from nextword.cli.store_commands import parse_day
+from nextword.cli.store import parse_day
 from nextword.store.database import (
     CHECK_SECONDS,
     SCHEMA_VERSION,

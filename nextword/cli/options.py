@@ -1,12 +1,17 @@
-"""Checking what is typed on the command line before any work starts: numbers that must
-be finite, text arguments that are not valid UTF-8, a network too big for the machine,
-and values too long to echo whole in a message. Stdlib and Click only."""
+"""The options commands share (-m/--model, --user-db, durations) and checking what is typed
+on the command line before any work starts: numbers that must be finite, text arguments that
+are not valid UTF-8, a network too big for the machine, and values too long to echo whole in
+a message. Stdlib and Click only."""
 
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import click
+
+from nextword.paths import default_model_dir, resolve_user_db  # noqa: F401  (the commands' resolver)
 
 CLIP_CHARS = 40  # a value echoed in a message is cut to about this many characters
 
@@ -93,3 +98,32 @@ def check_network(model_options: dict, batch_size: int, seq_len: int | None,
 
 def _gb(n: int) -> str:
     return f"{n / 1e9:,.1f}"
+
+
+def model_option(f):
+    return click.option(
+        "-m", "--model", "model_dir", type=click.Path(path_type=Path), default=None,
+        help="Model directory. Default: $NEXTWORD_MODEL, else "
+             "$XDG_DATA_HOME/nextword/model (~/.local/share/nextword/model).")(f)
+
+
+def resolve_model(model_dir: Path | None) -> Path:
+    return Path(model_dir).expanduser() if model_dir else default_model_dir()
+
+
+def user_db_option(f):
+    return click.option(
+        "--user-db", "user_db", metavar="PATH", default=None,
+        help="Personal store (SQLite) of what you wrote. Default: $NEXTWORD_USER_DB, else "
+             "$XDG_DATA_HOME/nextword/user.db (~/.local/share/nextword/user.db); '' for none.")(f)
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '10m', '1h30m', '2.5m' or plain seconds -> seconds."""
+    text = text.strip().lower()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([hms])", text)
+    if not parts or "".join(n + u for n, u in parts) != re.sub(r"\s+", "", text):
+        raise click.BadParameter(f"{clip(text)!r} is not a duration like 90s, 10m or 1h30m")
+    return sum(float(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)

@@ -49,8 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
+from nextword import untrusted
 from nextword.errors import ModelError, NonFiniteWeights, TornRead
-from nextword.modeldir import swap, untrusted
+from nextword.modeldir import swap
 from nextword.modeldir.settings import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, from_dict
 from nextword.text import casing
 from nextword.text import tokenizer as tokenizer_mod

@@ -213,6 +213,25 @@ class Predictor:
             notes += self.learner.notes()
         return notes
 
+    def store_summary(self):
+        """What the personal store holds (nextword.store.database.Summary; None for an empty
+        or new store, or for no store). A store that cannot be read now is left out from
+        here on, `store_note` saying why, and None returned."""
+        if self.personal is None or self.store_note is not None:
+            return None
+        try:
+            return self.personal.user_store.summary()
+        except StoreUnavailable as exc:  # cannot be read now (an I/O error): not damaged
+            self.store_note = str(exc)
+            return None
+
+    def mixture_parts(self) -> list[tuple[str, float, int | None]]:
+        """What suggestions mix: (component, weight, its trigram count for the n-gram, else
+        None), in the mixture's order."""
+        components = self.mixture.components
+        return [(name, weight, len(components[name].trigrams.keys) if name == "ngram" else None)
+                for name, weight in self.mixture.weights.items()]
+
     @property
     def vocab_size(self) -> int:
         return len(self.id_to_token)

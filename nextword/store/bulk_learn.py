@@ -20,8 +20,8 @@ import sqlite3
 
 import numpy as np
 
-from nextword.store.database import SCHEMA, statements, word_ids
 from nextword.store.grams import normalize
+from nextword.store.schema import SCHEMA, statements, word_ids
 from nextword.text.rules import TOKEN_SPLIT, at_sentence_start
 
 BATCH_CHARS = 2 << 20  # text per transaction: a concurrent writer waits ~1 s at most

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
 import os
 import sqlite3
 import stat
@@ -46,37 +45,20 @@ from pathlib import Path
 
 from nextword.errors import NextwordError
 from nextword.store.grams import count_grams, normalize
+from nextword.store.schema import (  # noqa: F401
+    APPLICATION_ID,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TABLES,
+    existing_ids,
+    statements,
+    word_ids,
+)
 
-SCHEMA_VERSION = 1
-APPLICATION_ID = 0x6E787764  # "nxwd"
 BUSY_MS = 10_000  # how long a writer waits for another's transaction before giving up
 # How often `version` asks SQLite whether another process wrote (PRAGMA data_version costs
 # ~0.1 ms, which every keystroke would pay); this process's own writes count at once.
 CHECK_SECONDS = 0.05
-
-SCHEMA = """
-CREATE TABLE words (id INTEGER PRIMARY KEY AUTOINCREMENT, form TEXT NOT NULL UNIQUE, shown TEXT);
-CREATE TABLE grams (day INTEGER NOT NULL, a INTEGER NOT NULL, b INTEGER NOT NULL, w INTEGER NOT NULL,
-                    count INTEGER NOT NULL, last_seen INTEGER NOT NULL,
-                    PRIMARY KEY (day, a, b, w)) WITHOUT ROWID;
-CREATE TABLE totals (a INTEGER NOT NULL, b INTEGER NOT NULL, w INTEGER NOT NULL, count INTEGER NOT NULL,
-                     PRIMARY KEY (a, b, w)) WITHOUT ROWID;
-CREATE INDEX totals_by_count ON totals (a, b, count DESC);
-CREATE TABLE contexts (a INTEGER NOT NULL, b INTEGER NOT NULL, count INTEGER NOT NULL,
-                       types INTEGER NOT NULL, PRIMARY KEY (a, b)) WITHOUT ROWID;
-CREATE TRIGGER totals_insert AFTER INSERT ON totals BEGIN
-  INSERT INTO contexts (a, b, count, types) VALUES (new.a, new.b, new.count, 1)
-    ON CONFLICT (a, b) DO UPDATE SET count = count + new.count, types = types + 1;
-END;
-CREATE TRIGGER totals_update AFTER UPDATE OF count ON totals BEGIN
-  UPDATE contexts SET count = count + new.count - old.count WHERE a = new.a AND b = new.b;
-END;
-CREATE TRIGGER totals_delete AFTER DELETE ON totals BEGIN
-  UPDATE contexts SET count = count - old.count, types = types - 1 WHERE a = old.a AND b = old.b;
-  DELETE FROM contexts WHERE a = old.a AND b = old.b AND types <= 0;
-END;
-"""
-_TABLES = {"words", "grams", "totals", "contexts"}
 
 
 class StoreError(NextwordError):
@@ -301,7 +283,7 @@ class UserStore:
             raise StoreError(f"the personal store {self.path} has schema version {version}, newer than "
                              f"this nextword knows ({SCHEMA_VERSION}): upgrade nextword, or choose "
                              f"another store with --user-db PATH or $NEXTWORD_USER_DB")
-        if app == APPLICATION_ID and version == SCHEMA_VERSION and _TABLES <= tables:
+        if app == APPLICATION_ID and version == SCHEMA_VERSION and TABLES <= tables:
             return
         if app == 0 and version == 0 and not tables - {"sqlite_sequence"} and may_create:
             conn.execute("BEGIN IMMEDIATE")
@@ -488,7 +470,7 @@ class UserStore:
     def ids(self, forms: Iterable[str]) -> dict[str, int]:
         """Store ids of those `forms` it holds."""
         with self._reading() as conn:
-            return {} if conn is None else _ids(conn, set(forms))
+            return {} if conn is None else existing_ids(conn, set(forms))
 
     def context(self, a: int, b: int) -> tuple[int, int]:
         """(words that followed the context (a, b), distinct ones); (0, 0) if none did."""
@@ -526,38 +508,6 @@ class UserStore:
             first, last = conn.execute("SELECT MIN(day), MAX(last_seen) FROM grams").fetchone()
         size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
         return Summary(self.path, size, words, distinct, pairs, triples, first, last)
-
-
-def word_ids(conn: sqlite3.Connection, forms: list[str]) -> dict[str, int]:
-    """Store ids of `forms`, adding those it lacks in their order (inside a write
-    transaction). Not INSERT OR IGNORE: with AUTOINCREMENT, each ignored row spends an id."""
-    ids = _ids(conn, set(forms))
-    new = [f for f in forms if f not in ids]
-    if new:
-        conn.executemany("INSERT INTO words (form) VALUES (?)", ((f,) for f in new))
-        ids.update(_ids(conn, set(new)))
-    return ids
-
-
-def _ids(conn: sqlite3.Connection, forms: set[str]) -> dict[str, int]:
-    # One statement for any number of forms: a JSON array (not ASCII-escaped: SQLite reads
-    # UTF-8 text, whatever its version makes of escaped surrogate pairs).
-    found = json.dumps(sorted(f for f in forms if f), ensure_ascii=False)
-    return {form: wid for wid, form in conn.execute(
-        "SELECT w.id, w.form FROM json_each(?) j JOIN words w ON w.form = j.value", (found,))}
-
-
-def statements(script: str) -> list[str]:
-    """The statements of SCHEMA (triggers hold inner semicolons)."""
-    out, current = [], []
-    for line in script.strip().splitlines():
-        current.append(line)
-        text = "\n".join(current)
-        if line.rstrip().endswith(";") and (not text.lstrip().startswith("CREATE TRIGGER")
-                                            or line.strip() == "END;"):
-            out.append(text)
-            current = []
-    return out
 
 
 def _size(path: str) -> int:

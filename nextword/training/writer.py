@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from nextword import __version__
-from nextword.errors import ModelError, NextwordError, NonFiniteWeights, Terminated
+from nextword.errors import ModelError, NonFiniteWeights, Terminated, TrainingInterrupted  # noqa: F401  (re-exported)
 from nextword.modeldir import directory, replacing
 from nextword.modeldir.settings import FORMAT_VERSION, Summary, to_dict
 from nextword.prediction import ngram_counts
@@ -20,15 +20,6 @@ from nextword.training import network as model_mod
 from nextword.training.callbacks import BestCheckpoint, Progress
 from nextword.training.plan import Job, Plan
 from nextword.training.read import Corpus
-
-
-class TrainingInterrupted(NextwordError):
-    """Ctrl-C (exit 130) or SIGTERM (143) during training; the message says what was kept
-    and how to resume."""
-
-    def __init__(self, message: str, exit_code: int = 130):
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class TrainingDiverged(ModelError):

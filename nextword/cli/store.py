@@ -1,4 +1,4 @@
-"""The personal store's commands: `nextword learn` and `nextword forget` (and `info`'s line)."""
+"""The personal store's commands: `nextword learn` and `nextword forget` (and `info`'s line on it)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from pathlib import Path
 
 import click
 
-from nextword.cli.main import cli, resolve_user_db, user_db_option, write_stdout
-from nextword.cli.options import Text, clip
+from nextword.cli import output
+from nextword.cli.options import Text, clip, resolve_user_db, user_db_option
+from nextword.cli.output import write_stdout
+from nextword.cli.status import ExitStatus
 
 PROGRESS_BYTES = 1 << 20  # inputs at least this big show progress on stderr
 PROGRESS_SECONDS = 1.0
@@ -25,7 +27,7 @@ def _store(user_db: str | None):
     return UserStore(path)
 
 
-@cli.command()
+@click.command()
 @click.argument("files", nargs=-1, required=True)
 @user_db_option
 def learn(files, user_db):
@@ -33,12 +35,11 @@ def learn(files, user_db):
     stdin) to the personal store, without retraining. Nothing leaves this machine."""
     import tempfile
 
-    from nextword.cli.main import main as cli_mod
     from nextword.errors import Terminated
     from nextword.store.bulk_learn import BATCH_CHARS
     from nextword.text import corpus
 
-    if "-" in files and cli_mod.STDIN_CLOSED:
+    if "-" in files and output.STDIN_CLOSED:
         raise click.ClickException("standard input is closed: there is nothing to learn from -")
     store = _store(user_db)
     with tempfile.TemporaryDirectory(prefix="nextword-learn-") as spool:
@@ -64,7 +65,7 @@ def learn(files, user_db):
                 raise
             click.echo(f"\nInterrupted: {done[1]:,} words ({_mb(done[0])} of {_mb(size)} MB) were "
                        f"learned into {store.path} and are kept; the rest was not", err=True)
-            raise SystemExit(130) from None
+            raise SystemExit(ExitStatus.INTERRUPTED) from None
     if stats.total:
         click.echo(f"Warning: {stats.total:,} invalid UTF-8 byte(s) replaced", err=True)
     summary = store.summary()
@@ -72,7 +73,7 @@ def learn(files, user_db):
     write_stdout(f"Learned {words:,} words in {time.monotonic() - started:.1f} s into {store.path}{held}\n")
 
 
-@cli.command()
+@click.command()
 @click.argument("words", type=Text(), nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Forget everything the store holds.")
 @click.option("--since", metavar="DATE",
@@ -110,17 +111,11 @@ def forget(words, everything, since, user_db):
 
 def describe_store(predictor, path: Path | None) -> str:
     """One line on the personal store: path, words, sequences, size; or why there is none."""
-    from nextword.store.database import StoreUnavailable
-
     if path is None:
         return "none (an empty --user-db or $NEXTWORD_USER_DB)"
+    summary = predictor.store_summary()
     if predictor.personal is None or predictor.store_note is not None:
         return f"{path}: not used ({predictor.store_note})"
-    try:
-        summary = predictor.personal.user_store.summary()
-    except StoreUnavailable as exc:  # cannot be read now (an I/O error): not damaged
-        predictor.store_note = str(exc)
-        return f"{path}: not used ({exc})"
     if summary is None or not summary.words:
         return f"{path}: nothing learned yet (`nextword learn FILE`, or type in `nextword complete`)"
     first = datetime.date.fromordinal(summary.first_day) if summary.first_day else "?"
@@ -151,3 +146,8 @@ def parse_day(text: str) -> int:
         return datetime.date.fromisoformat(word).toordinal()
     except ValueError:
         raise ValueError("not a date like 2024-05-31, today, yesterday or 7d") from None
+
+
+def register(group: click.Group) -> None:
+    group.add_command(learn)
+    group.add_command(forget)
