@@ -11,7 +11,7 @@ the live weights (not the weight average) on 200 held-out passages of the same g
 --line-windows starts the windows at line starts (data.line_windows). With
 --thin P, a share P of the training windows keeps only 15-100 % of its tokens; with
 --drop-sentences P, a share P drops whole sentences (curricula of shorter gaps made from
-the text itself). --attention N adds the attention head (model.py), --chrono N starts the
+the text itself). --attention N adds the attention head (nextword/training/network.py), --chrono N starts the
 LSTM's gates by chrono initialisation (model.ChronoBias). Prints one line per probe.
 """
 

@@ -1,5 +1,5 @@
 """How a model's LSTM reads best: its perplexity on a text read on from one state and read
-in windows of its training length (predictors/windowed.py), beside restarting it from a
+in windows of its training length (prediction/windowed.py), beside restarting it from a
 zero state every window (context 0 to W - 1 tokens, no overlap).
 
     python bench/reading.py MODEL TEXT [--tokens 20000] [--window W]

@@ -174,7 +174,7 @@ def test_keystroke_savings_of_a_huge_word_ask_a_bounded_number_of_times():
 
 
 def uncapped_ki(word: str, hit_at: int | None) -> int:
-    """DESIGN.md's count for one word missed before typing: found after `hit_at` typed
+    """docs/model-format.md's count for one word missed before typing: found after `hit_at` typed
     characters (None: never)."""
     if hit_at is not None and hit_at < len(word):
         return hit_at + 1

@@ -1,4 +1,4 @@
-"""Reading in windows (predictors/windowed.py): each prediction comes from a reader that
+"""Reading in windows (prediction/windowed.py): each prediction comes from a reader that
 started from a zero state W // 2 to W - 1 tokens back, as the network saw its training
 windows; cached per keystroke, streamed for whole texts, chosen by training."""
 

@@ -10,7 +10,7 @@
                       lstm_{i}_recurrent_kernel  (units, 4*units)      gates i, f, c, o
                       lstm_{i}_bias              (4*units,)
                       attention_qkv_kernel/_bias (units, 2*attention + units) — if attention:
-                                                 queries, keys, values (model.py)
+                                                 queries, keys, values (training/network.py)
                       attention_output_kernel/_bias (units, units) — if attention
                       projection_kernel/_bias    (units, projection_dim) — if projection_dim
                       output_kernel              (last width, vocab)
@@ -18,12 +18,12 @@
     model.keras     the Keras model with optimizer state, for `train --resume` only
     casing.json     optional: usual written forms of words ("python" -> "Python")
     ngram.npz       optional: Kneser-Ney counts (NGRAM_ARRAYS), integer arrays loaded with
-                    allow_pickle=False; written by ngram_build.py, read by predictors/ngram.py
+                    allow_pickle=False; written by prediction/ngram_counts.py, read by prediction/ngram.py
     config.json's optional "mixture": {"weights": {"lstm": .., "ngram": .., "cache": ..,
-                    "pairs": ..}, "fitted_on": tokens} (predictors/mixture.py)
+                    "pairs": ..}, "fitted_on": tokens} (prediction/mixture.py)
     config.json's "model" "reading_window": 0 (or absent), the LSTM reads a text on from
                     one state; W, in staggered windows of W tokens, each from a zero state
-                    (predictors/windowed.py)
+                    (prediction/windowed.py)
 
 A directory is written into a temporary sibling and swapped into place (swap.py), so it
 is either complete or absent, and only a model (or an empty directory) is ever replaced.

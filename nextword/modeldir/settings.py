@@ -45,7 +45,7 @@ class ModelConfig:
     # initialisation (model.ChronoBias), cells that keep what they hold for 1 to T steps.
     # Only training reads it; the engine needs nothing.
     chrono: int = 0
-    # How the engine reads a text (predictors/windowed.py): 0, on from one continuous
+    # How the engine reads a text (prediction/windowed.py): 0, on from one continuous
     # state; W, in staggered windows of W tokens from a zero state, as training showed them.
     # Training measures both on validation text and keeps the better (windowed.choose_reading).
     reading_window: int = 0

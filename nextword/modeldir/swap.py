@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nextword.errors import ModelError
 
-# What a model directory may hold (artifact.py's files); anything else means it is not ours.
+# What a model directory may hold (modeldir/directory.py's files); anything else means it is not ours.
 MODEL_FILES = {"config.json", "tokenizer.json", "weights.npz", "model.keras", "casing.json",
                "ngram.npz"}
 # What file managers and network file systems drop into any directory.

@@ -3,7 +3,7 @@
 No TensorFlow or Keras here. `Engine.distribution(ids)` returns next-token probabilities
 after a token sequence; the state is cached by token prefix, so a query that extends (or
 trims a little of) the previous one costs only the tokens that differ. The gate layout is
-Keras' (i, f, c, o), documented in artifact.py. A model with attention (model.py) also
+Keras' (i, f, c, o), documented in modeldir/directory.py. A model with attention (training/network.py) also
 keeps each position's query, key and value, so the next step reads the last
 `attention_span` positions without running them again.
 """

@@ -7,7 +7,7 @@ n-gram always do; the cache's recency unigram ("cache") once it holds a word, it
 ("pairs") once the previous word has been followed by something. Cache words outside the
 vocabulary get their share as a dict beside the vector; vector and dict sum to 1 together.
 
-The user's personal store ("personal", predictors/personal.py) has no fixed weight: after
+The user's personal store ("personal", prediction/personal.py) has no fixed weight: after
 each context it says which share of the probability it takes, by its evidence there, and
 the mixture of the others fills the rest. With nothing to say (an empty store) it leaves
 their answer exactly as it was. It reads no token stream, so `stream_log_probs`, `fit`

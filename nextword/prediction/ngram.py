@@ -1,8 +1,8 @@
 """The Kneser-Ney reader: next-token probabilities from the counts in ngram.npz.
 
 Interpolated Kneser-Ney of order 3 (trigram -> bigram -> unigram -> uniform) over the
-model's own vocabulary. The counts arrive as plain sorted arrays (artifact.NGRAM describes
-them; nextword/ngram_build.py counts them); grouping them by context is one pass at load,
+model's own vocabulary. The counts arrive as plain sorted arrays (modeldir.directory.NGRAM describes
+them; nextword/prediction/ngram_counts.py counts them); grouping them by context is one pass at load,
 and a query is two binary searches plus O(V) vector work. It sums to 1 over the vocabulary
 however the builder pruned the counts, since each level is normalised by what it kept.
 """

@@ -2,7 +2,7 @@
 
 Counting is the estimation side (like KenLM's lmplz beside its query code): this module
 turns chunks of token ids into the arrays of ngram.npz (directory.NGRAM_ARRAYS) and
-nextword/predictors/ngram.py reads them; the file is all the two share.
+nextword/prediction/ngram.py reads them; the file is all the two share.
 
 Trigram keys are (u*V + v)*V + w in int64, counted per chunk with np.unique and merged into
 one sorted table. Continuation counts are counted as types first appear: a trigram type new

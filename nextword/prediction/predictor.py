@@ -1,7 +1,7 @@
 """The library API: `nextword.load(path).suggest(text, k)`.
 
 Splits what the user typed into context and the partial word at the cursor, asks the
-mixture (predictors/: the LSTM, the n-gram if the model has one, the cache of the recent
+mixture (prediction/: the LSTM, the n-gram if the model has one, the cache of the recent
 text, the user's personal store) for the next-word distribution after the context, and
 keeps the words that fit the partial word, renormalised over them: vocabulary words
 through a sorted prefix index (not a scan), and words outside the vocabulary that the

@@ -2,7 +2,7 @@
 
 Training shows the network windows of `seq_len` tokens, each read from a zero state, so a
 prediction there has seen 0 to seq_len - 1 tokens. Read on from one continuous state
-(predictors/lstm.py), the network meets contexts it was never trained on. Some models
+(prediction/lstm.py), the network meets contexts it was never trained on. Some models
 handle them well (35-token windows, no attention: continuous reading is the better one on
 WikiText-2), others break down (100-token windows with attention: perplexity 165 read on,
 140 read in windows), so training measures both on validation text and records the better

@@ -14,7 +14,7 @@ Schema version 1 (`PRAGMA user_version`; `PRAGMA application_id` marks the file 
                                     kept by triggers on totals (bulk_learn: by one
                                     aggregated upsert per transaction)
 
-Words are read in runs (store_text.py): punctuation and line ends end a run, so a sequence never spans a
+Words are read in runs (store/grams.py): punctuation and line ends end a run, so a sequence never spans a
 comma. Everything is written in short transactions (one line, or ~2 MB of a file: see
 bulk_learn, which `learn_all` imports when called), in WAL mode with a busy timeout, so
 that a REPL, a pipe predictor and `nextword learn` can share the store, and a killed

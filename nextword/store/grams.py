@@ -1,6 +1,6 @@
 """What the personal store reads from a text: its words in runs, each by its written form
 (the tokenizer's normalisation) and as the user wrote it, and the one-, two- and
-three-word sequences of each run. Used by the store (userstore.py), bulk learning and
+three-word sequences of each run. Used by the store (store/database.py), bulk learning and
 the mixture's personal component; nothing here touches the database.
 """
 

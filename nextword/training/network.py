@@ -14,7 +14,7 @@ use a sampled softmax (`sampled`: that many negative words per step, drawn log-u
 which fits ids sorted by falling frequency as the tokenizer makes them): the cost of the
 output layer then no longer grows with the vocabulary.
 Validation and prediction always use the exact softmax. The array names and layouts in
-`export_weights` are the contract the NumPy engine reads (see artifact.py).
+`export_weights` are the contract the NumPy engine reads (see modeldir/directory.py).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Writing the model directory during training: saving each better model, keeping the model
-already there unless this run beats it (replacement.py), and saying what is where when
+already there unless this run beats it (modeldir/replacing.py), and saying what is where when
 training ends, is interrupted or diverges."""
 
 from __future__ import annotations
