@@ -21,6 +21,7 @@ import stat
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -35,6 +36,7 @@ DEFAULT_JSON_LIMIT = 16 << 20
 # (a bias of zeros) get SLACK bytes beyond it.
 MAX_RATIO = 8
 SLACK = 1 << 20
+CHUNK_BYTES = 1 << 20  # an array's data is read in pieces of this size
 MAX_HEADER = 10_000  # bytes of an .npy header (numpy's own default limit)
 
 
@@ -63,20 +65,32 @@ def open_regular(file: Path) -> tuple[int, int]:
         raise
 
 
-def read_regular(file: Path, limit: int | None = None, expected_size: int | None = None) -> bytes:
-    """The content of the regular file `file`: at most `limit` bytes (else ModelError);
-    `expected_size`: a size the caller knows it must have (else TornRead, before reading)."""
+def open_checked(file: Path, limit: int | None = None, expected_size: int | None = None) -> BinaryIO:
+    """`file` open for reading, if it is a regular file of at most `limit` bytes (else
+    ModelError) and, given `expected_size`, of that size (else TornRead), both checked
+    before anything is read."""
     from nextword.errors import TornRead
 
     fd, size = open_regular(file)
-    with os.fdopen(fd, "rb") as f:
+    f = os.fdopen(fd, "rb")
+    try:
         if limit is not None and size > limit:
             raise ModelError(f"{file} is {size:,} bytes, more than a model's {Path(file).name} "
                              f"can be ({limit:,})")
         if expected_size is not None and size != expected_size:
             raise TornRead(f"{file} is not the file config.json describes (truncated, damaged, or "
                            f"replaced while being read)")
-        cap = size if limit is None else limit
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def read_regular(file: Path, limit: int | None = None, expected_size: int | None = None) -> bytes:
+    """The content of the regular file `file`: at most `limit` bytes (else ModelError);
+    `expected_size`: a size the caller knows it must have (else TornRead, before reading)."""
+    with open_checked(file, limit, expected_size) as f:
+        cap = os.fstat(f.fileno()).st_size if limit is None else limit
         content = f.read(cap + 1)  # (a file that grew meanwhile: more than its size)
     if len(content) > cap:
         raise ModelError(f"{file} grew while being read")
@@ -116,11 +130,12 @@ class Member:
                 else f"a list of {what.split()[1]}s")
 
 
-def read_npz(file: Path, content: bytes, members: Mapping[str, Member]) -> dict[str, np.ndarray]:
-    """The arrays `members` names from the .npz archive `content` (the bytes of `file`),
-    nothing else decompressed; each checked against its Member before its data is read."""
+def read_npz(file: Path, content: bytes | BinaryIO, members: Mapping[str, Member]) -> dict[str, np.ndarray]:
+    """The arrays `members` names from the .npz archive `content` (the bytes of `file`, or
+    `file` open for reading), nothing else decompressed; each checked against its Member
+    before its data is read, and read straight into its array."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(content))
+        archive = zipfile.ZipFile(io.BytesIO(content) if isinstance(content, bytes) else content)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise ModelError(f"{file} is corrupt ({short(str(exc))})") from None
     with archive:
@@ -164,8 +179,13 @@ def _read_member(file: Path, archive: zipfile.ZipFile, info: zipfile.ZipInfo, na
         if info.file_size != header + nbytes:
             raise bad(f"declares {info.file_size:,} bytes in the archive, its shape needs "
                       f"{header + nbytes:,}")
-        data = f.read(nbytes)
-    if len(data) != nbytes:
-        raise bad("is truncated")
-    array = np.frombuffer(data, dtype=dtype)
-    return array.reshape(shape, order="F" if fortran else "C")
+        array = np.empty(shape, dtype=dtype, order="F" if fortran else "C")
+        into = memoryview(array.reshape(-1, order="A")).cast("B")
+        done = 0
+        while done < nbytes:  # in chunks: no copy of the whole member beside its array
+            chunk = f.read(min(CHUNK_BYTES, nbytes - done))
+            if not chunk:
+                raise bad("is truncated")
+            into[done:done + len(chunk)] = chunk
+            done += len(chunk)
+    return array

@@ -37,15 +37,17 @@ and its network bounded (check_size) before anything is allocated for it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -270,11 +272,41 @@ def read_file(path: Path, name: str, config: dict | None = None) -> bytes:
     return content
 
 
+@contextlib.contextmanager
+def open_file(path: Path, name: str, config: dict | None = None) -> Iterator[BinaryIO]:
+    """`name` in the model at `path` open for reading at its start, once its size and digest
+    are checked against what config.json records (read through in chunks: nothing of the
+    file is held in memory). A mismatch raises TornRead; the same open file is then read,
+    so a file replaced meanwhile cannot slip in."""
+    file = Path(path) / name
+    expected = (config or {}).get("files", {}).get(name)
+    size = expected.get("bytes") if isinstance(expected, dict) else None
+    try:
+        f = untrusted.open_checked(file, expected_size=size)
+    except FileNotFoundError:
+        raise (TornRead if config and name in config.get("files", {}) else ModelError)(
+            f"{file} is missing") from None
+    except OSError as exc:
+        raise ModelError(f"{file} cannot be read ({exc.strerror or exc})") from None
+    with f:
+        if isinstance(expected, dict):
+            digest, read = hashlib.sha256(), 0
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+                read += len(chunk)
+            if read != expected.get("bytes") or digest.hexdigest() != expected.get("sha256"):
+                raise TornRead(f"{file} is not the file config.json describes (truncated, damaged, "
+                               f"or replaced while being read)")
+            f.seek(0)
+        yield f
+
+
 def read_weights(path: Path, cfg: ModelConfig, config: dict | None = None) -> dict[str, np.ndarray]:
     """The arrays of weights.npz, checked against the shapes `cfg` implies, all finite."""
     file = Path(path) / WEIGHTS
     members = {name: untrusted.Member("f", shape) for name, shape in expected_shapes(cfg).items()}
-    arrays = untrusted.read_npz(file, read_file(path, WEIGHTS, config), members)
+    with open_file(path, WEIGHTS, config) as f:
+        arrays = untrusted.read_npz(file, f, members)
     arrays = {name: array.astype(np.float32, copy=False) for name, array in arrays.items()}
     check_finite(arrays, str(file))
     return arrays
@@ -352,14 +384,14 @@ def read_ngram(path: Path, vocab_size: int, config: dict | None = None) -> dict[
     file = Path(path) / NGRAM
     if NGRAM not in (config or {}).get("files", {}) and not file.exists():
         return None
-    content = read_file(path, NGRAM, config)
     if vocab_size ** 3 >= 2 ** 63:
         raise ModelError(f"{file}: a 3-gram over {vocab_size:,} words cannot be read (keys overflow)")
     members = {name: untrusted.Member("iu", None) for name in NGRAM_ARRAYS}
     members.update(order=untrusted.Member("iu", ()), vocab_size=untrusted.Member("iu", ()),
                    tokens=untrusted.Member("iu", ()), discounts=untrusted.Member("f", (3,)),
                    uni_counts=untrusted.Member("iu", (vocab_size,)))
-    return check_ngram(untrusted.read_npz(file, content, members), vocab_size, str(file))
+    with open_file(path, NGRAM, config) as f:
+        return check_ngram(untrusted.read_npz(file, f, members), vocab_size, str(file))
 
 
 @dataclass
