@@ -430,3 +430,16 @@ def test_the_recorded_digests_match_the_files(model_dir):
 def test_copying_a_model_keeps_it_loadable(model_dir, tmp_path):
     shutil.copytree(model_dir, tmp_path / "copy")
     assert Predictor.load(tmp_path / "copy").suggest("A dog ")[0][0] == "barks"
+
+
+def test_editing_config_keeps_its_mode(numpy_model_copy):
+    """update_config replaces config.json with a file of the same permissions (mkstemp's
+    private 0600 made the trained model's config.json unreadable to others, unlike the rest)."""
+    import stat
+
+    config = numpy_model_copy / "config.json"
+    for mode in (0o644, 0o640):
+        config.chmod(mode)
+        directory.update_config(numpy_model_copy, lambda c: c.update(note="x"))
+        assert stat.S_IMODE(config.stat().st_mode) == mode
+    assert json.loads(config.read_text())["note"] == "x"

@@ -148,6 +148,7 @@ def update_config(path: Path, change: Callable[[dict], None]) -> None:
     fd, name = tempfile.mkstemp(prefix=swap.sibling(path, "cfg-"), dir=path.parent)
     tmp = Path(name)
     try:
+        os.chmod(fd, os.stat(file).st_mode & 0o777)  # as the file it replaces, not mkstemp's 0600
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(json.dumps(config, indent=2) + "\n")
         swap.sync(tmp)
