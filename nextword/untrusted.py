@@ -108,7 +108,9 @@ def parse_json(file: Path, content: bytes):
     except RecursionError:
         raise ModelError(f"{file} is not valid JSON (nested too deeply)") from None
     except ValueError as exc:  # JSONDecodeError, an integer of more than 4,300 digits
-        raise ModelError(f"{file} is not valid JSON ({short(str(exc))})") from None
+        reason = ("a number too long" if "digits" in str(exc) and not isinstance(exc, json.JSONDecodeError)
+                  else short(str(exc)))
+        raise ModelError(f"{file} is not valid JSON ({reason})") from None
 
 
 def short(text: str, limit: int = 100) -> str:

@@ -260,3 +260,39 @@ def test_a_long_value_is_clipped_in_the_message():
 def test_clip():
     assert clip("short") == "short"
     assert clip("9" * 5000) == "9" * 30 + "… (5,000 characters)"
+
+
+# Found by the review after the merge ------------------------------------------------------
+
+def test_replaced_bytes_on_stdin_are_said_to_be_in_standard_input(model_dir):
+    data = "The cat sleeps in the garden. Caf\xe9 au lait.\n".encode("latin-1") * 2
+    result = invoke("evaluate", "-m", model_dir, "--no-baseline", "-", input=data)
+    assert result.exit_code == 0, result.stderr
+    assert "(most in standard input)" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args, command", [(["predict", "-k"], "predict"), (["forget", "--since"], "forget"),
+                                           (["train", "x.txt", "-m"], "train")])
+def test_an_option_without_its_value_points_to_its_commands_help(args, command):
+    result = invoke(*args, prog_name="nextword")
+    assert result.exit_code == 2
+    assert one_error_line(result).endswith(f"(see nextword {command} --help)")
+
+
+def test_generate_is_bounded():
+    result = invoke("generate", "-n", "99999999999", "the")
+    assert result.exit_code == 2 and "100000" in one_error_line(result)
+
+
+def test_learning_nothing_makes_no_store(tmp_path):
+    store = tmp_path / "new.db"
+    result = invoke("learn", "--user-db", store, "-", input="")
+    assert result.exit_code == 0 and "Learned nothing" in result.stdout and not store.exists()
+
+
+def test_a_number_too_long_in_config_is_said_plainly(tmp_path):
+    from nextword.errors import ModelError
+    from nextword.untrusted import parse_json
+
+    with pytest.raises(ModelError, match=r"not valid JSON \(a number too long\)$"):
+        parse_json(tmp_path / "config.json", b'{"units": ' + b"9" * 5000 + b"}")

@@ -35,7 +35,7 @@ class NextwordGroup(click.Group):
         try:
             return super().invoke(ctx)
         except click.UsageError as exc:  # a command's options or arguments, or no such command
-            raise _one_line(exc) from None
+            raise _one_line(exc, ctx) from None
         except TrainingInterrupted as exc:
             click.echo(printable(f"Interrupted: {exc}"), err=True)
             ctx.exit(exc.exit_code)
@@ -72,18 +72,24 @@ class OneLineUsageError(click.UsageError):
     whose --help lists what it takes, in place of Click's usage, "Try ..." and a blank line;
     a long value in it is clipped. Exit status 2, as Click's."""
 
-    def __init__(self, exc: click.UsageError):
+    def __init__(self, exc: click.UsageError, where: str = "nextword"):
         super().__init__(exc.format_message(), exc.ctx)
+        self.where = where
 
     def show(self, file=None) -> None:
-        where = self.ctx.command_path if self.ctx is not None else "nextword"
+        where = self.ctx.command_path if self.ctx is not None else self.where
         message = clip_words(self.format_message().strip()).rstrip(".")
         click.echo(printable(f"Error: {message} (see {where} --help)"), file=file, err=True)
 
 
-def _one_line(exc: click.UsageError) -> click.UsageError:
+def _one_line(exc: click.UsageError, ctx: click.Context | None = None) -> click.UsageError:
+    """`exc` as one line, naming the command whose --help to see: the one being parsed when
+    Click's parser left the error without a context (an option missing its value)."""
     # `nextword` alone shows the help (Click 8.2+ raises it as a usage error): left as it is.
-    return exc if isinstance(exc, (OneLineUsageError, _SHOW_HELP)) else OneLineUsageError(exc)
+    if isinstance(exc, (OneLineUsageError, _SHOW_HELP)):
+        return exc
+    where = " ".join(filter(None, [ctx.command_path, ctx.invoked_subcommand])) if ctx else "nextword"
+    return OneLineUsageError(exc, where)
 
 
 _SHOW_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())

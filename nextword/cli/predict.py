@@ -11,6 +11,8 @@ from nextword.cli.loading import load_predictor, note_store, one_blas_thread
 from nextword.cli.options import FiniteFloatRange, Text, model_option, user_db_option
 from nextword.cli.output import require_stdout, write_stdout
 
+MAX_WORDS = 100_000  # generate's -n: minutes at most, not days (the text is built, then printed)
+
 
 @click.command()
 @click.argument("text", type=Text(), required=False)
@@ -76,8 +78,8 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
 @click.command()
 @click.argument("prompt", type=Text(), required=False, default="")
 @model_option
-@click.option("-n", "--words", type=click.IntRange(1), default=30, show_default=True,
-              help="Number of words to generate.")
+@click.option("-n", "--words", type=click.IntRange(1, MAX_WORDS), default=30, show_default=True,
+              help=f"Number of words to generate (at most {MAX_WORDS:,}).")
 @click.option("--temperature", type=FiniteFloatRange(0), default=0.8, show_default=True,
               help="Below 1: safer words; above 1: more surprising; 0: always the likeliest.")
 @click.option("--top-k", type=click.IntRange(0), default=0, show_default=True,

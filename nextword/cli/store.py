@@ -69,6 +69,9 @@ def learn(files, user_db):
     if stats.total:
         click.echo(f"Warning: {stats.total:,} invalid UTF-8 byte(s) replaced", err=True)
     summary = store.summary()
+    if summary is None and not words:  # (nothing written: no store was made for it)
+        write_stdout(f"Learned nothing: no words in {', '.join(files)}; no store was made at {store.path}\n")
+        return
     held = f" (it holds {summary.words:,} words, {summary.distinct:,} distinct)" if summary else ""
     write_stdout(f"Learned {words:,} words in {time.monotonic() - started:.1f} s into {store.path}{held}\n")
 

@@ -157,10 +157,8 @@ def evaluate(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_
     config = directory.read_config(predictor.path)
     stats = corpus.DecodeStats()
     text = "".join(corpus.iter_text(files, stats))
-    if stats.total:  # as `nextword train` says it
-        worst = max(stats.replaced, key=stats.replaced.get)
-        log(f"Warning: replaced {stats.total:,} invalid UTF-8 byte(s) "
-            f"(most in {worst}); the text is not clean UTF-8")
+    if stats.warning():  # as `nextword train` says it
+        log(stats.warning())
     if not text.strip():
         raise corpus.CorpusError("nothing to evaluate: the text is empty")
     if not KSR_WORD.search(text):

@@ -6,7 +6,7 @@ prediction there has seen 0 to seq_len - 1 tokens. Read on from one continuous s
 handle them well (35-token windows, no attention: continuous reading is the better one on
 WikiText-2), others break down (100-token windows with attention: perplexity 165 read on,
 140 read in windows), so training measures both on validation text and records the better
-one as `ModelConfig.reading_window` (choose_reading, called by train_stages.py).
+one as `ModelConfig.reading_window` (choose_reading, called by training/stages.py).
 
 With a window W, two readers take turns, each restarted from a zero state every W // 2
 tokens, half a window apart; the prediction after n tokens comes from the reader that has

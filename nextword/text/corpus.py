@@ -37,6 +37,18 @@ class DecodeStats:
     def total(self) -> int:
         return sum(self.replaced.values())
 
+    def warning(self) -> str | None:
+        """The line `train` and `evaluate` print when bytes were replaced, naming the file
+        with the most (a spooled stream by what was read: standard input, a FIFO)."""
+        if not self.total:
+            return None
+        worst = max(self.replaced, key=self.replaced.get)
+        return (f"Warning: replaced {self.total:,} invalid UTF-8 byte(s) "
+                f"(most in {_SPOOLED.get(worst, worst)}); the text is not clean UTF-8")
+
+
+_SPOOLED: dict[str, str] = {}  # a spool file's name -> what it holds a copy of
+
 
 def is_binary(path: Path) -> bool:
     with open(path, "rb") as f:
@@ -133,6 +145,7 @@ def _spool(source, source_name: str, prefix: str, spool_dir: str | None) -> Path
     """Copy `source` (a binary stream) into a new file in `spool_dir`. Nothing is left
     behind if that fails (a full disk, Ctrl-C); an error writing names the spool file."""
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=".txt", dir=spool_dir)
+    _SPOOLED[name] = source_name
     try:
         with open(fd, "wb") as out:
             while True:

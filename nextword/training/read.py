@@ -64,10 +64,8 @@ def read_corpus(job: Job, work: Path, previous: dict | None) -> Corpus:
     valid_counts = _span_counts(valid, valid_span, len(counts))
     if not valid_files:
         counts -= valid_counts  # `counts` covered the whole corpus, held-out blocks too
-    if stats.total:
-        worst = max(stats.replaced, key=stats.replaced.get)
-        job.log(f"Warning: replaced {stats.total:,} invalid UTF-8 byte(s) "
-                f"(most in {worst}); the text is not clean UTF-8")
+    if stats.warning():
+        job.log(stats.warning())
     starts = data.line_windows(tokens, windows.seq_len, *train_span) if windows.line_windows else None
     n_windows = len(starts) if starts is not None else data.window_count(train_span[1], windows.seq_len)
     return Corpus(names=[("-" if Path(f).parent == work else str(Path(f).resolve())) for f in files],

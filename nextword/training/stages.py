@@ -1,4 +1,4 @@
-"""The stages of training after the corpus is read (train_read.py): the network, the 3-gram,
+"""The stages of training after the corpus is read (read.py): the network, the 3-gram,
 the batches, Keras `fit` with its callbacks, and fitting the predictor to the model."""
 
 from __future__ import annotations

@@ -4,9 +4,9 @@
 on early stopping, at the time budget, or on Ctrl-C; in each case the best model so far
 (by validation perplexity) is the one in the model directory.
 
-The stages live in train_read.py (reading the corpus), train_plan.py (the settings the
-corpus and the hardware decide, resolved once into a `Plan`), train_stages.py (network,
-3-gram, fit, predictor) and train_writer.py (saving, keeping and replacing the model).
+The stages live in read.py (reading the corpus), plan.py (the settings the corpus and the
+hardware decide, resolved once into a `Plan`), stages.py (network, 3-gram, fit, predictor)
+and writer.py (saving, keeping and replacing the model).
 """
 
 from __future__ import annotations
