@@ -10,6 +10,10 @@ from nextword.cli.options import FiniteFloatRange, check_network, model_option, 
 from nextword.cli.output import printable
 from nextword.modeldir.settings import PRECISIONS, ModelConfig, TrainConfig, default
 
+# The options that describe the network (ModelConfig's fields); the others fill TrainConfig.
+MODEL_OPTIONS = ("layers", "units", "embedding_dim", "projection_dim", "attention", "attention_heads",
+                 "chrono", "tied", "dropout")
+
 
 def _model(name: str):
     return default(ModelConfig, name)
@@ -98,24 +102,15 @@ def _training(name: str):
               help="tf.distribute strategy. auto: multiworker when TF_CONFIG names a cluster, "
                    "mirrored with several GPUs, else default (one GPU or the CPU). The batch "
                    "size is the global batch, split across replicas; only the chief writes the model.")
-def train(corpus, model_dir, valid, val_fraction, vocab_size, min_count, layers, units,
-          embedding_dim, projection_dim, attention, attention_heads, chrono, tied, dropout, sampled_softmax,
-          seq_len, line_windows, precision,
-          weight_average, batch_size, epochs, learning_rate, time_budget, seed, resume, replace_any,
-          strategy):
+def train(corpus, model_dir, valid, time_budget, batch_size, resume, replace_any, strategy, **settings):
     """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
     budget = parse_duration(time_budget) if time_budget else None
     if budget is not None and budget <= 0:
         raise click.BadParameter("must be more than zero", param_hint="--time-budget")
-
-    cfg = TrainConfig(seq_len=seq_len, batch_size=batch_size or _training("batch_size"), epochs=epochs,
-                      learning_rate=learning_rate, val_fraction=val_fraction, time_budget=budget,
-                      seed=seed, vocab_size=vocab_size, min_count=min_count,
-                      sampled_softmax=sampled_softmax,
-                      precision=precision, weight_average=weight_average, line_windows=line_windows)
-    model_options = dict(layers=layers, units=units, embedding_dim=embedding_dim,
-                         projection_dim=projection_dim, attention=attention,
-                         attention_heads=attention_heads, chrono=chrono, tied=tied, dropout=dropout)
+    # The options name the fields of the two settings they fill: the network's, the rest training's.
+    model_options = {name: settings.pop(name) for name in MODEL_OPTIONS}
+    seq_len = settings["seq_len"]
+    cfg = TrainConfig(batch_size=batch_size or _training("batch_size"), time_budget=budget, **settings)
     try:
         # The vocabulary (and the dropout, unless given) are known later.
         ModelConfig(vocab_size=1, **{k: v for k, v in model_options.items() if v is not None})
