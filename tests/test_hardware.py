@@ -103,7 +103,7 @@ def test_a_network_trained_in_bfloat16_is_saved_and_read_like_any_other(tmp_path
     from nextword.modeldir import directory
     from nextword.prediction.lstm import Engine
 
-    from .test_engine import keras_next_probs
+    from .test_lstm import keras_next_probs
 
     model = _train_tiny(tmp_path, "mixed_bfloat16", lambda _m: None)
     assert directory.read_config(model)["training"]["precision"] == "mixed_bfloat16"

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # others start would not inherit the block): engine, predictor API, mixture, personal
 # store, REPL, language server, predict CLI, sampling, info.
 WITHOUT_TENSORFLOW = [
-    "tests/test_engine.py::test_cache_gives_the_same_answer_as_a_fresh_engine",
+    "tests/test_lstm.py::test_cache_gives_the_same_answer_as_a_fresh_engine",
     "tests/test_predictor.py::test_a_fork_shares_the_model_and_keeps_its_own_state",
     "tests/test_predictor.py::test_a_model_with_ngram_and_weights_mixes_them",
     "tests/test_mixture.py::test_fit_beats_each_component_on_validation_text",
