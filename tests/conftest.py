@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +140,20 @@ def add_ngram(model_dir: Path, corpus: Path, mixture: dict | None = None) -> Non
         config["mixture"] = mixture
     directory.write(model_dir, config, snap.tokenizer, snap.weights,
                    extra=lambda tmp: ngram_counts.save(arrays, tmp))
+
+
+needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+
+
+def one_error_line(result_or_stderr) -> str:
+    """The one `Error:` line a command wrote (a CliRunner result or a process's stderr)."""
+    err = getattr(result_or_stderr, "stderr", result_or_stderr)
+    err = err.decode() if isinstance(err, bytes) else err
+    assert err.startswith("Error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+def nextword_process(*args, env=None, **kwargs):
+    """`python -m nextword ARGS` as a real process, its output captured."""
+    return subprocess.run([sys.executable, "-m", "nextword", *args], capture_output=True,
+                          timeout=60, env=env, **kwargs)

@@ -1,10 +1,20 @@
+"""Corpus paths (nextword/text/corpus.py): files, directories, globs, stdin and FIFOs, decoding, chunks."""
+
+from __future__ import annotations
+
+import errno
 import io
+import os
 import sys
+import threading
+from pathlib import Path
 
 import pytest
 
 from nextword.errors import CorpusError
 from nextword.text import corpus
+
+from .conftest import needs_dev_full
 
 
 def test_directory_is_walked_for_text_files_skipping_binary_and_hidden(tmp_path):
@@ -65,3 +75,56 @@ def test_pieces_cut_at_line_ends_and_lose_nothing():
     assert "".join(parts) == text + "tail without newline " * 50
     assert max(len(p) for p in parts) <= 1000
     assert all(p.endswith("\n") for p in parts[:-3])
+
+
+# Spooling stdin onto a full disk ---------------------------------------------------------------
+
+def full_spool(tmp_path, monkeypatch) -> Path:
+    """Make the next spool file one on a full device: writes fail with ENOSPC."""
+    name = tmp_path / "stdin-full.txt"
+
+    def mkstemp(prefix="", suffix="", dir=None):
+        name.write_bytes(b"")
+        return os.open("/dev/full", os.O_WRONLY), str(name)
+
+    monkeypatch.setattr(corpus.tempfile, "mkstemp", mkstemp)
+    return name
+
+
+@needs_dev_full
+def test_full_disk_while_spooling_stdin_leaves_no_partial_file(tmp_path, monkeypatch):
+    name = full_spool(tmp_path, monkeypatch)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"some text\n" * 50_000)))
+    with pytest.raises(OSError) as caught:
+        corpus.resolve(["-"], spool_dir=str(tmp_path))
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(name)
+    assert not name.exists()
+
+
+# FIFOs as corpora ------------------------------------------------------------------------------
+
+def test_a_fifo_is_read_once_into_the_spool(tmp_path):
+    fifo = tmp_path / "corpus.fifo"
+    os.mkfifo(fifo)
+    text = "the cat sleeps in the garden.\n" * 1000
+    writer = threading.Thread(target=lambda: fifo.write_text(text))
+    writer.start()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    [path] = corpus.resolve([str(fifo)], spool_dir=str(spool))
+    writer.join(timeout=10)
+    assert path.parent == spool and path.read_text() == text
+    assert path.read_text() == text  # an ordinary file now: it can be read again
+
+
+def test_a_fifo_with_binary_data_is_refused_and_leaves_nothing(tmp_path):
+    fifo = tmp_path / "binary.fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b"\x00\x01\x02" * 100))
+    writer.start()
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    with pytest.raises(CorpusError, match="binary"):
+        corpus.resolve([str(fifo)], spool_dir=str(spool))
+    writer.join(timeout=10)
+    assert list(spool.iterdir()) == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import tempfile
 
 import numpy as np
 import pytest
@@ -14,7 +16,15 @@ from nextword.modeldir.directory import expected_shapes
 from nextword.modeldir.settings import ModelConfig
 from nextword.prediction.lstm import Engine
 
-from .conftest import add_ngram, old_model, write_structured_corpus
+from .conftest import (
+    add_ngram,
+    needs_dev_full,
+    nextword_process,
+    old_model,
+    one_error_line,
+    write_structured_corpus,
+)
+from .test_corpus import full_spool
 
 TEXT = "Hello world, it's me."  # KSR words: hello(5) world(5) it's(4) me(2)
 KN_TOTAL = 6 + 6 + 5 + 3
@@ -124,3 +134,65 @@ def test_evaluate_empty_text_is_an_error(numpy_model_dir, tmp_path):
     empty.write_text("")
     result = CliRunner().invoke(cli, ["evaluate", "-m", str(numpy_model_dir), str(empty)])
     assert result.exit_code == 1 and result.stderr.startswith("Error: nothing to evaluate")
+
+
+# What evaluate reads: stdin, /dev/stdin, text without words or without known words --------------
+
+def invoke(*args, **kwargs):
+    return CliRunner().invoke(cli, list(args), **kwargs)
+
+
+@needs_dev_full
+def test_full_disk_while_spooling_is_one_error_line(numpy_model_dir, tmp_path, monkeypatch):
+    name = full_spool(tmp_path, monkeypatch)
+    result = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "-",
+                    input="the cat sleeps\n" * 100)
+    assert result.exit_code == 1
+    assert one_error_line(result).startswith(f"Error: no space left on device while writing {name}")
+    assert not name.exists()
+
+
+def test_dev_stdin_as_a_pipe_is_evaluated(numpy_model_dir):
+    text = "The cat sleeps in the garden.\nA dog barks by the river.\n" * 20
+    proc = nextword_process("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "--json", "/dev/stdin",
+                            input=text.encode())
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["models"][0]["ksr_words"] == len(KSR_WORD.findall(text))
+
+
+@pytest.mark.parametrize("content, message", [("   \n\n \t\n", "nothing to evaluate: the text is empty"),
+                                              ("... , ! ?\n", "nothing to evaluate: the text has no words")])
+def test_evaluate_text_without_words_is_an_error(numpy_model_dir, tmp_path, content, message):
+    path = tmp_path / "blank.txt"
+    path.write_text(content)
+    result = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", str(path))
+    assert result.exit_code == 1 and one_error_line(result) == f"Error: {message}"
+
+
+def test_evaluate_text_of_unknown_words_has_no_perplexity(numpy_model_dir, tmp_path):
+    path = tmp_path / "oov.txt"
+    path.write_text("zzyzx qwxv plugh")  # (a final line end would be a known token)
+    report = json.loads(invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "--json",
+                               str(path)).stdout)
+    assert report["models"][0]["perplexity"] is None and report["models"][0]["oov_rate"] == 1
+    table = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", str(path))
+    assert re.search(r"perplexity\s+n/a", table.stdout)
+
+
+def test_evaluate_stdin_leaves_nothing_in_the_temporary_directory(numpy_model_dir, tmp_path, monkeypatch):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    ok = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "-",
+                input="The cat sleeps at home.\n" * 5)
+    assert ok.exit_code == 0, ok.stderr
+    assert list(temp.iterdir()) == []
+    blank = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "-", input="   \n")
+    assert blank.exit_code == 1 and list(temp.iterdir()) == []
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nextword.frontends.evaluate.evaluate", interrupted)
+    stopped = invoke("evaluate", "-m", str(numpy_model_dir), "--no-baseline", "-", input="The cat sleeps.\n")
+    assert stopped.exit_code == 130 and list(temp.iterdir()) == []

@@ -30,8 +30,8 @@ WITHOUT_TENSORFLOW = [
     "tests/test_repl.py::test_tab_offers_k_candidates_and_enter_picks",
     "tests/test_lsp.py::test_a_keystroke_runs_the_lstm_one_step_at_most",
     "tests/test_predict_cli.py::test_generate_seed",
-    "tests/test_robustness.py::test_greedy_generation_gives_the_words_asked_for",
-    "tests/test_robustness.py::test_info_reports_a_healthy_model",
+    "tests/test_generate.py::test_greedy_generation_gives_the_words_asked_for",
+    "tests/test_info.py::test_info_reports_a_healthy_model",
 ]
 BLOCKED = """
 import sys

@@ -11,7 +11,14 @@ import pytest
 import nextword
 from nextword.errors import ModelError
 from nextword.prediction.mixture import DEFAULT_WEIGHTS, normalised
-from nextword.prediction.predictor import match_case, split_text
+from nextword.prediction.predictor import (
+    CONTEXT_STEP,
+    MAX_CONTEXT_CHARS,
+    context_window,
+    match_case,
+    split_text,
+)
+from nextword.text.rules import starts_sentence
 
 from .conftest import add_ngram, old_model
 
@@ -168,3 +175,77 @@ def test_invalid_mixture_weights_are_an_error(numpy_model_copy):
     (numpy_model_copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelError, match="invalid mixture weights"):
         nextword.load(numpy_model_copy)
+
+
+# Long context: bounded work, and the window that keeps its start while typing -------------------
+
+class Recorder:
+    """Wraps an engine, recording how many tokens each query and each run is fed."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.queries: list[int] = []
+        self.runs: list[int] = []
+        original_run = engine.run
+
+        def run(state, ids, keep=1):
+            self.runs.append(len(ids))
+            return original_run(state, ids, keep)
+
+        engine.run = run
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def distribution(self, ids):
+        self.queries.append(len(ids))
+        return self.engine.distribution(ids)
+
+
+def test_a_huge_single_line_feeds_the_engine_a_bounded_context(numpy_model_dir):
+    p = nextword.load(numpy_model_dir)
+    p.engine = Recorder(p.engine)
+    text = "the cat sleeps in the garden " * 70_000  # about 2 MB, one line
+    assert len(text) > 2_000_000
+    assert p.suggest(text, 3)
+    assert p.engine.queries and max(p.engine.queries) <= MAX_CONTEXT_CHARS + CONTEXT_STEP
+    assert sum(p.engine.runs) <= MAX_CONTEXT_CHARS + CONTEXT_STEP
+    p.generate(text, 3, seed=0)
+    assert max(p.engine.queries) <= MAX_CONTEXT_CHARS + CONTEXT_STEP + 3 * 5 + 16
+
+
+def test_the_window_keeps_its_start_while_typing_so_a_keystroke_costs_a_step(numpy_model_dir):
+    p = nextword.load(numpy_model_dir)
+    p.engine = Recorder(p.engine)
+    base = ("the cat sleeps in the garden . " * 400)[: MAX_CONTEXT_CHARS + 2 * CONTEXT_STEP + 10] + " "
+    first = p.suggest(base, 3)
+    assert first and p.engine.runs and p.engine.runs[0] > 500  # the window, run once
+    p.engine.runs.clear()
+    typed = base
+    for keys in ("t", "he", " ", "c", "at", " "):
+        typed += keys
+        p.suggest(typed, 3)
+    # Only the two new words were run, one step each; partial words cost nothing.
+    assert sum(p.engine.runs) == 2, p.engine.runs
+    assert context_window(base) == context_window(typed)[: len(context_window(base))]
+
+
+def test_context_window_cuts_at_a_block_multiple_then_whitespace():
+    assert context_window("short text ") == "short text "
+    text = "word " * 3000
+    window = context_window(text)
+    assert MAX_CONTEXT_CHARS - len("word ") <= len(window) <= MAX_CONTEXT_CHARS + CONTEXT_STEP
+    assert text.endswith(window) and window.startswith("word ")
+    for extra in ("w", "wo", "word ", "word word "):
+        assert context_window(text + extra) == window + extra
+
+
+def test_split_text_and_sentence_start_are_linear_and_unchanged():
+    assert split_text("x" * 300_000 + " ") == ("x" * 300_000 + " ", "")
+    assert split_text("a " + "y" * 300_000) == ("a ", "y" * 300_000)
+    assert split_text("--'ab") == ("--'", "ab")
+    assert split_text("it's-") == ("", "it's-")
+    old = re.compile(r"(^|[.!?]['\"”’)]*|\n)\s*$")
+    for context in ["", "  ", "Hi. ", "Hi.\" ", "Hi.) x ", "(Hi) ", "a\n  ", "a\n b ", "Stop!", "Why?’ ",
+                    "end\n", "x \t", "\n" * 2000 + "a "]:
+        assert starts_sentence(context) == bool(old.search(context)), repr(context)
