@@ -24,7 +24,7 @@ from . import tokenizer as tokenizer_mod
 from .paths import default_model_dir, default_user_db
 from .predictors.cache import RecentWords
 from .predictors.windowed import engine_for
-from .predictors.mixture import PERSONAL, Mixture, weights_from_config
+from .predictors.mixture import PERSONAL, Mixture, discounts_from_config, weights_from_config
 from .predictors.ngram import KneserNey
 from .predictors.personal import Personal, last_words
 from .userstore import StoreUnavailable, UserStore
@@ -128,6 +128,10 @@ class Predictor:
         self._non_word_ids = np.flatnonzero(non_word)
         self._last = None  # ((context, versions), prediction, context's last words) of the last query
         self.store_note: str | None = None  # why the personal store is not used, if it is not
+        # Learning a line also adapts the network's output layer in this process
+        # (predictors/dynamic.py); the adapter is made at the first line learned.
+        self.adaptation = True
+        self.adapter = None
 
     @classmethod
     def load(cls, path: Path | str | None = None, user_db: Path | str | None = DEFAULT_STORE) -> Predictor:
@@ -144,6 +148,7 @@ class Predictor:
             components["ngram"] = KneserNey(snap.ngram)
         vocab = tokenizer_mod.vocabulary(snap.tokenizer)
         store = RecentWords(vocab, snap.tokenizer.normalizer.normalize_str)
+        store.discount.update(discounts_from_config(snap.config))
         components.update(store.components())
         weights = weights_from_config(snap.config, components)
         note = None
@@ -180,17 +185,32 @@ class Predictor:
     def personal(self) -> Personal | None:
         return self.mixture.personal
 
-    def learn(self, text: str) -> bool:
-        """Add `text` to the personal store (one transaction). False if there is no store
-        or it cannot be written here (then `store_note` says why, and learning stops)."""
+    def learn(self, text: str, adapt: bool = True) -> bool:
+        """Add `text` to the personal store (one transaction), after `adapt`ing to it
+        (unless `adapt` is False). False if there is no store or it cannot be written here
+        (then `store_note` says why, and learning stops)."""
         if self.personal is None or self.store_note is not None:
             return False
+        if adapt:
+            self.adapt(text)
         try:
             self.personal.user_store.learn(text)
         except StoreUnavailable as exc:
             self.store_note = str(exc)
             return False
         return True
+
+    def adapt(self, text: str) -> None:
+        """What learning `text` (a finished line) does besides the store: the store's trust
+        and a step of dynamic evaluation (predictors.dynamic.learn_line). Never inside a
+        keystroke's answer: at line ends only."""
+        from .predictors import dynamic
+
+        lstm = self.mixture.components.get("lstm")
+        if self.adaptation and self.adapter is None and dynamic.engines_of(lstm):
+            self.adapter = dynamic.OutputAdapter(lstm)
+        dynamic.learn_line(self, text, self.adapter if self.adaptation else None)
+        self._last = None
 
     @property
     def vocab_size(self) -> int:
@@ -208,6 +228,7 @@ class Predictor:
         twin = copy.copy(self)
         twin.mixture = Mixture(components, self.mixture.weights)
         twin._last = None
+        twin.adapter = None
         return twin
 
     def only(self, name: str) -> Predictor:

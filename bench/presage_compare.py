@@ -1,0 +1,78 @@
+"""Keystroke savings of nextword and Presage on the same split, static and learning as they go.
+
+    python bench/presage_compare.py MODEL TEXT [--words 1000] [-n 6]
+
+MODEL was trained on its corpus (config.json names it); TEXT is held-out text. Typed with
+DESIGN's keystroke-savings simulation (presage_simulator's scoring): nextword's full
+predictor as it is (the cache reads the typed text), then learning each line once typed
+(nextword.learning: a temporary personal store and the network's adaptation), and, when
+Debian's `presage` package is installed (presage_simulator, text2ngram; never a
+dependency of nextword), Presage's smoothed 3-gram counted on the model's training text,
+alone and with its user n-gram (empty at the start, learning online) and recency
+predictor. Without presage that part says "skipped".
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from nextword import artifact  # noqa: E402
+from nextword.evaluate import KSR_WORD, PARAGRAPH_BREAK, keystroke_savings, ksr_from  # noqa: E402
+from nextword.learning import Learner  # noqa: E402
+from nextword.predictor import Predictor  # noqa: E402
+from personal_store import presage_ksr  # noqa: E402
+
+
+def paragraphs_of(text: str, words: int) -> list[str]:
+    """The paragraphs of `text` that hold its first `words` words (all with 0)."""
+    out, count = [], 0
+    for paragraph in PARAGRAPH_BREAK.split(text):
+        if paragraph.strip() and (not words or count < words):
+            out.append(paragraph)
+            count += len(KSR_WORD.findall(paragraph))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model", type=Path)
+    parser.add_argument("text", type=Path)
+    parser.add_argument("--words", type=int, default=1000, help="Words typed (0 = all).")
+    parser.add_argument("-n", "--suggestions", type=int, default=6)
+    args = parser.parse_args()
+    paragraphs = paragraphs_of(args.text.read_text(encoding="utf-8"), args.words)
+    corpus = [Path(p) for p in artifact.summary(artifact.read_config(args.model)).corpus]
+    print(f"model {args.model} (trained on {', '.join(map(str, corpus))}); typed: {args.text}, "
+          f"first {args.words:,} words, N={args.suggestions}")
+    with tempfile.TemporaryDirectory(prefix="nextword-presage-") as tmp:
+        work = Path(tmp)
+        predictor = Predictor.load(args.model, user_db=None)
+        start = time.perf_counter()
+        static = keystroke_savings(predictor.suggest, paragraphs, args.suggestions, args.words,
+                                   predictor.read)
+        print(f"nextword static            KSR {100 * ksr_from(static):5.1f} %  ({static['words']:,} words, "
+              f"{time.perf_counter() - start:.0f} s)")
+        start = time.perf_counter()
+        learner = Learner(predictor, work / "user.db")
+        learning = learner.keystroke_savings(paragraphs, args.suggestions, args.words)
+        print(f"nextword learning as it goes KSR {100 * ksr_from(learning):5.1f} %  "
+              f"({learning['words']:,} words, {learner.lines:,} lines learned, "
+              f"{time.perf_counter() - start:.0f} s)")
+        presage = presage_ksr(corpus, "\n", paragraphs, work)
+        if isinstance(presage, str):
+            print(f"presage: {presage}")
+        else:
+            print(f"presage static             KSR {100 * presage['without']:5.1f} %")
+            print(f"presage user n-gram+recency KSR {100 * presage['with']:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
