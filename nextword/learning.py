@@ -30,53 +30,21 @@ from .predictor import Predictor
 from .predictors.dynamic import MAX_SCORED, OutputAdapter, hidden_rows, scored_words
 from .predictors.lstm import CHUNK
 from .predictors.mixture import PERSONAL, Mixture, _split, component_weight
+from .predictors.neural_cache import CachedLSTM, NeuralCache
 from .predictors.personal import Personal
 from .userstore import UserStore
 
 NAME = "full learning"
-
-
-class NeuralCache:
-    """A continuous cache over the LSTM's recent hidden states (Grave et al. 2017): keys
-    are the vectors the output layer read, values the tokens that followed;
-    p(w) = sum over keys followed by w of softmax(theta * cos(key, h)). Mixed into the
-    LSTM's distribution with weight `lam`. Keys are added at line ends."""
-
-    def __init__(self, vocab_size: int, size: int = 1000, theta: float = 20.0, lam: float = 0.1):
-        self.vocab_size, self.size, self.theta, self.lam = vocab_size, size, theta, lam
-        self.keys: np.ndarray | None = None
-        self.values = np.zeros(0, dtype=np.int64)
-
-    def add(self, features: np.ndarray, targets) -> None:
-        keys = _unit(features)
-        self.keys = keys if self.keys is None else np.concatenate([self.keys, keys])[-self.size:]
-        self.values = np.concatenate([self.values, np.asarray(targets, dtype=np.int64)])[-self.size:]
-
-    def mix(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
-        """`probs` (rows over the vocabulary) mixed with the cache's answer for `features`."""
-        if self.keys is None or not len(self.values) or self.lam <= 0:
-            return probs
-        scores = self.theta * (_unit(features) @ self.keys.T).astype(np.float64)
-        scores -= scores.max(axis=1, keepdims=True)
-        weights = np.exp(scores)
-        weights /= weights.sum(axis=1, keepdims=True)
-        cache = np.zeros_like(probs)
-        rows = np.repeat(np.arange(len(probs)), len(self.values))
-        np.add.at(cache, (rows, np.tile(self.values, len(probs))), weights.ravel())
-        return (1 - self.lam) * probs + self.lam * cache
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    rows = rows.astype(np.float32)
-    return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-6)
+CONTINUOUS = NeuralCache(0)  # the continuous cache's settings: predictors/neural_cache.py's
 
 
 class Learner:
     """The full predictor learning as it goes, on a temporary store of its own."""
 
     def __init__(self, predictor: Predictor, store_path: Path | None, dynamic: bool = True,
-                 neural: NeuralCache | None = None):
-        """`store_path`: the temporary personal store (None: learn without one)."""
+                 neural: NeuralCache | None = CONTINUOUS):
+        """`store_path`: the temporary personal store (None: learn without one); `neural`:
+        the continuous cache's settings (None: none)."""
         twin = predictor.fork()
         components = dict(twin.mixture.components)
         components.pop(PERSONAL, None)
@@ -84,12 +52,14 @@ class Learner:
             components[PERSONAL] = Personal(UserStore(store_path), predictor.id_to_token)
         twin.mixture = Mixture(components, twin.mixture.weights)
         twin.store_note = None
-        twin.adaptation = dynamic
+        twin.adaptation, twin.continuous = dynamic, neural is not None
         lstm = components.get("lstm")
+        if neural is not None and lstm is not None:
+            lstm = twin.mixture.components["lstm"] = CachedLSTM(getattr(lstm, "lstm", lstm), neural.fresh())
         twin.adapter = OutputAdapter(lstm) if dynamic and lstm is not None else None
         self.predictor = twin
         self.adapter = twin.adapter
-        self.neural = neural
+        self.neural = lstm.cache if neural is not None and lstm is not None else None
         self.lines = 0
 
     def line_done(self, line: str) -> None:
@@ -223,7 +193,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def evaluate_learning(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_words: int = 0,
-                      dynamic: bool = True, neural: NeuralCache | None = None, store: bool = True,
+                      dynamic: bool = True, neural: NeuralCache | None = CONTINUOUS, store: bool = True,
                       log: Callable[[str], None] = lambda m: None) -> tuple[Scores, dict]:
     """The full predictor learning as it goes over FILES: its Scores (named NAME) and what
     it learned ({"lines": lines learned, "store_words": ..., "dynamic_steps": ...})."""
@@ -240,8 +210,6 @@ def evaluate_learning(predictor: Predictor, files: list[Path], suggestions: int 
         facts = {"lines_learned": learner.lines,
                  "dynamic_steps": learner.adapter.steps if learner.adapter else 0}
         log(f"{NAME}: keystroke savings, learning each line ...")
-        if neural is not None:
-            neural = NeuralCache(neural.vocab_size, neural.size, neural.theta, neural.lam)
         typist = Learner(predictor, Path(tmp) / "typed.db" if store else None, dynamic, neural)
         counts = typist.keystroke_savings(paragraphs, suggestions, ksr_words)
         facts["store_words_typed"] = 0

@@ -130,7 +130,8 @@ class Predictor:
         self.store_note: str | None = None  # why the personal store is not used, if it is not
         # Learning a line also adapts the network's output layer in this process
         # (predictors/dynamic.py); the adapter is made at the first line learned.
-        self.adaptation = True
+        self.adaptation = True  # dynamic evaluation
+        self.continuous = True  # the continuous cache over hidden states (neural_cache.py)
         self.adapter = None
 
     @classmethod
@@ -204,9 +205,12 @@ class Predictor:
         """What learning `text` (a finished line) does besides the store: the store's trust
         and a step of dynamic evaluation (predictors.dynamic.learn_line). Never inside a
         keystroke's answer: at line ends only."""
-        from .predictors import dynamic
+        from .predictors import dynamic, neural_cache
 
         lstm = self.mixture.components.get("lstm")
+        if self.continuous and dynamic.engines_of(lstm) and not hasattr(lstm, "cache"):
+            lstm = self.mixture.components["lstm"] = neural_cache.CachedLSTM(
+                lstm, neural_cache.NeuralCache(self.vocab_size))
         if self.adaptation and self.adapter is None and dynamic.engines_of(lstm):
             self.adapter = dynamic.OutputAdapter(lstm)
         dynamic.learn_line(self, text, self.adapter if self.adaptation else None)

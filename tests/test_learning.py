@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from nextword.cli import cli
-from nextword.learning import NAME, Learner, NeuralCache
+from nextword.learning import NAME, Learner
+from nextword.predictors.neural_cache import NeuralCache
 from nextword.predictor import Predictor
 from nextword.predictors.cache import RecentWords
 from nextword.predictors.dynamic import OutputAdapter
@@ -130,3 +131,23 @@ def test_evaluate_learn_reports_static_and_learning_side_by_side(model_dir, tmp_
     assert learning["ksr"] >= full["ksr"] - 0.01
     table = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(text), "--learn", "--no-baseline"])
     assert table.exit_code == 0 and "full learning" in table.stdout.splitlines()[0]
+
+
+def test_learning_a_line_fills_the_continuous_cache_of_this_process_only(model_dir, tmp_path):
+    predictor = Predictor.load(model_dir, user_db=tmp_path / "user.db")
+    ids = predictor.context_ids("The old man ")
+    before = predictor.mixture.distribution(ids).copy()
+    network = predictor.engine.distribution(ids).copy()
+    twin = predictor.fork()
+    assert predictor.learn("The old man barks at home.")
+    lstm = predictor.mixture.components["lstm"]
+    assert len(lstm.cache.values) == len(predictor.context_ids("The old man barks at home."))
+    assert predictor.adapter is not None and predictor.adapter.steps == 1
+    after = predictor.mixture.distribution(ids)
+    barks = predictor.tokenizer.token_to_id("barks")
+    assert after[barks] > before[barks]
+    # Another text's predictor (a fork made before: it shares the store on disk, not the
+    # network's adaptation) and a new fork start from the model's network.
+    assert np.array_equal(twin.engine.distribution(ids), network)
+    fresh = predictor.fork()
+    assert len(fresh.mixture.components["lstm"].cache.values) == 0

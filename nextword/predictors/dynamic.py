@@ -18,8 +18,8 @@ a fresh process starts from the trained layer again. Work happens at line ends o
 (`learn`), never inside a keystroke's answer: a step costs one forward pass over the line
 and a (width x vocabulary) outer product.
 
-A continuous cache over the recent hidden states (Grave et al. 2017) is measured in
-nextword/learning.py (`NeuralCache`); it lives there until it earns a place here.
+`learn_line` also adds the line's hidden states to the continuous cache
+(predictors/neural_cache.py) when the LSTM component has one.
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ from .lstm import CHUNK, Engine
 
 # Chosen on Shakespeare (a 1 MB training part; tuning text: held-out lines of that part),
 # then checked unchanged on WikiText-2: see bench/RESULTS-quality28.md.
-STEP = 0.5
+STEP = 1.5
 DECAY = 0.02
 MAX_SCORED = 64  # words of a line the store's trust is scored on
 
 
 def engines_of(lstm) -> list[Engine]:
     """The Engine objects whose output layer answers for `lstm` (an Engine, or a
-    WindowedEngine and its readers)."""
+    WindowedEngine and its readers, perhaps inside a CachedLSTM)."""
+    lstm = getattr(lstm, "lstm", lstm)
     if isinstance(lstm, Engine):
         return [lstm]
     inner = getattr(lstm, "engine", None)
@@ -51,6 +52,7 @@ def hidden_rows(lstm, ids, chunk: int = CHUNK):
     the LSTM component reads a whole text (its `stream_log_probs` without the output layer)."""
     ids = np.asarray(ids, dtype=np.int64)
     engine = engines_of(lstm)[0]
+    lstm = getattr(lstm, "lstm", lstm)
     if not isinstance(lstm, Engine):  # windowed reading
         buffer, done = np.zeros((0, engine.cfg.units), dtype=np.float32), 0
         for hidden in lstm._hidden_rows(ids):
@@ -165,6 +167,12 @@ def learn_line(predictor, text: str, adapter: OutputAdapter | None) -> None:
                 p[k - 1] = predictor.mixture._fixed(ids[:k])[0][ids[k]]
                 words += 1
         personal.feedback(list(scored_words(forms, p, ids, predictor.unk_id))[:MAX_SCORED])
+    cache = getattr(lstm, "cache", None)  # a CachedLSTM's continuous cache
+    if cache is not None:
+        first = engines_of(lstm)[0]
+        features = adapter.features(h) if adapter is not None else (
+            h if first.projection is None else h @ first.projection[0] + first.projection[1])
+        cache.add(features, ids[1:])
     if adapter is not None:
         adapter.step(h, ids[1:])
 
