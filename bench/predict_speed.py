@@ -66,11 +66,13 @@ def timed(cmd: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
-def keystrokes(model: Path, rounds: int, user_db: str = "") -> tuple[list[float], int]:
+def keystrokes(model: Path, rounds: int, user_db: str = "", learn: bool = False) -> tuple[list[float], int]:
     """Replay PARAGRAPH one character at a time through `nextword predict` (one process),
-    timing each answer; returns the latencies and the process's peak RSS in bytes."""
+    timing each answer; returns the latencies and the process's peak RSS in bytes. With
+    `learn`, predict --learn: each round's line is learned (and adapted to) once the next
+    round starts."""
     proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model),
-                             "--user-db", user_db],
+                             "--user-db", user_db, *(["--learn"] if learn else [])],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     latencies = []
     for r in range(rounds):
@@ -122,12 +124,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--user-db", default="", metavar="PATH",
                         help="Personal store the predictor reads (default: none).")
+    parser.add_argument("--learn", action="store_true",
+                        help="predict --learn into a temporary store (unless --user-db): the "
+                             "keystrokes after the first round meet the adapted network.")
     args = parser.parse_args()
+    if args.learn and not args.user_db:
+        args.user_db = str(Path(tempfile.mkdtemp(prefix="nextword-speed-")) / "user.db")
     with bench_model(args.model) as model:
         cold = timed([sys.executable, "-m", "nextword", "predict", "-m", str(model),
                       "--user-db", args.user_db, "the "], args.runs)
         tf_import = timed([sys.executable, "-c", "import tensorflow"], max(1, args.runs // 2))
-        latencies, peak = keystrokes(model, rounds=3, user_db=args.user_db)
+        latencies, peak = keystrokes(model, rounds=3, user_db=args.user_db, learn=args.learn)
         figures = {"model": describe(model), "cold_start_s": round(cold, 3),
                    "import_tensorflow_s": round(tf_import, 3), **keystroke_figures(latencies),
                    "peak_rss_mb": round(peak / 2**20, 1)}
