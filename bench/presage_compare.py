@@ -15,6 +15,8 @@ predictor. Without presage that part says "skipped".
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +30,41 @@ from nextword import artifact  # noqa: E402
 from nextword.evaluate import KSR_WORD, PARAGRAPH_BREAK, keystroke_savings, ksr_from  # noqa: E402
 from nextword.learning import Learner  # noqa: E402
 from nextword.predictor import Predictor  # noqa: E402
-from personal_store import presage_ksr  # noqa: E402
+from personal_store import PRESAGE_CONFIG, _presage_figure  # noqa: E402
+
+PRESAGE_SETUPS = (("static", "General", "no"), ("recency", "General Recency", "yes"),
+                  ("user n-gram + recency", "General User Recency", "yes"))
+
+
+def presage(general_text: list[Path], paragraphs: list[str], work: Path) -> list[tuple[str, str]]:
+    """(setup, KSR or why not) for each of PRESAGE_SETUPS; the user n-gram starts empty
+    and learns online. Presage 0.9.1 can abort on an assertion with the user n-gram
+    (smoothedNgramPredictor.cpp: numerator <= denominator): that setup then says so."""
+    simulator, text2ngram = shutil.which("presage_simulator"), shutil.which("text2ngram")
+    if not (simulator and text2ngram):
+        return [("all", "skipped (Debian's presage package is not installed: apt-get install presage)")]
+    if not all(p.is_file() for p in general_text):
+        return [("all", "skipped (the model's training text is not readable here)")]
+    typed = work / "typed.txt"
+    typed.write_text("\n\n".join(paragraphs), encoding="utf-8")
+    (work / "empty.txt").write_text("\n", encoding="utf-8")
+    for db, sources in (("general.db", general_text), ("user.db", [work / "empty.txt"])):
+        for order in (1, 2, 3):
+            subprocess.run([text2ngram, "-n", str(order), "-l", "-f", "sqlite", "-o", str(work / db),
+                            *map(str, sources)], check=True, capture_output=True)
+    out = []
+    for name, predictors, learn in PRESAGE_SETUPS:
+        config = work / f"presage-{name.split()[0]}.xml"
+        config.write_text(PRESAGE_CONFIG.format(predictors=predictors, general=work / "general.db",
+                                                user=work / "user.db", learn=learn))
+        run = subprocess.run([simulator, "-q", "-i", "-c", str(config), str(typed)],
+                             capture_output=True, text=True)
+        if run.returncode:
+            why = (run.stderr.strip().splitlines() or ["no message"])[-1]
+            out.append((name, f"failed (presage_simulator exit {run.returncode}: {why[-120:]})"))
+        else:
+            out.append((name, f"{100 * _presage_figure(run.stdout):5.1f} %"))
+    return out
 
 
 def paragraphs_of(text: str, words: int) -> list[str]:
@@ -66,12 +102,9 @@ def main() -> None:
         print(f"nextword learning as it goes KSR {100 * ksr_from(learning):5.1f} %  "
               f"({learning['words']:,} words, {learner.lines:,} lines learned, "
               f"{time.perf_counter() - start:.0f} s)")
-        presage = presage_ksr(corpus, "\n", paragraphs, work)
-        if isinstance(presage, str):
-            print(f"presage: {presage}")
-        else:
-            print(f"presage static             KSR {100 * presage['without']:5.1f} %")
-            print(f"presage user n-gram+recency KSR {100 * presage['with']:5.1f} %")
+        words = sum(len(KSR_WORD.findall(p)) for p in paragraphs)
+        for name, figure in presage(corpus, paragraphs, work):
+            print(f"presage {name:<22} KSR {figure}  ({words:,} words: whole paragraphs)")
 
 
 if __name__ == "__main__":
