@@ -232,6 +232,12 @@ class Predictor:
         twin = copy.copy(self)
         twin.mixture = Mixture(components, self.mixture.weights)
         twin._last = None
+        if self.adapter is not None:  # the network's adaptation is this text's, not the twin's
+            from .predictors.dynamic import own_engines
+
+            for engine in own_engines(components.get("lstm")):
+                engine.output_kernel, engine.output_bias = self.adapter.kernel0, self.adapter.bias0
+                engine._probs = None
         twin.adapter = None
         return twin
 

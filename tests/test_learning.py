@@ -151,3 +151,6 @@ def test_learning_a_line_fills_the_continuous_cache_of_this_process_only(model_d
     assert np.array_equal(twin.engine.distribution(ids), network)
     fresh = predictor.fork()
     assert len(fresh.mixture.components["lstm"].cache.values) == 0
+    assert np.array_equal(fresh.engine.distribution(ids), network)
+    predictor.learn("The old man barks at home.")  # the first text adapts on ...
+    assert np.array_equal(fresh.engine.distribution(ids), network)  # ... the fork does not
