@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -69,20 +70,22 @@ def timed(cmd: list[str], runs: int) -> float:
 def keystrokes(model: Path, rounds: int, user_db: str = "", learn: bool = False) -> tuple[list[float], int]:
     """Replay PARAGRAPH one character at a time through `nextword predict` (one process),
     timing each answer; returns the latencies and the process's peak RSS in bytes. With
-    `learn`, predict --learn: each round's line is learned (and adapted to) once the next
-    round starts."""
+    `learn`, predict --learn, and PARAGRAPH typed as three lines (its sentences): each line
+    is learned (and adapted to) once the next one starts."""
     proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model),
                              "--user-db", user_db, *(["--learn"] if learn else [])],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     latencies = []
+    lines = [s.strip() for s in re.split(r"(?<= \.) ", PARAGRAPH)] if learn else [PARAGRAPH]
     for r in range(rounds):
-        for i in range(1, len(PARAGRAPH) + 1):
-            start = time.perf_counter()
-            proc.stdin.write(PARAGRAPH[:i] + "\n")
-            proc.stdin.flush()
-            proc.stdout.readline()
-            if r > 0 or i > 1:  # the very first answer includes loading
-                latencies.append(time.perf_counter() - start)
+        for n, line in enumerate(lines):
+            for i in range(1, len(line) + 1):
+                start = time.perf_counter()
+                proc.stdin.write(line[:i] + "\n")
+                proc.stdin.flush()
+                proc.stdout.readline()
+                if r > 0 or n > 0 or i > 1:  # the very first answer includes loading
+                    latencies.append(time.perf_counter() - start)
     peak = peak_rss(proc.pid)
     proc.stdin.close()
     proc.wait()

@@ -32,7 +32,7 @@ from .lstm import CHUNK, Engine
 # then checked unchanged on WikiText-2: see bench/RESULTS-quality28.md.
 STEP = 1.5
 DECAY = 0.02
-MAX_SCORED = 64  # words of a line the store's trust is scored on
+MAX_SCORED = 24  # words of a line the store's trust is scored on (each costs a prediction)
 
 
 def engines_of(lstm) -> list[Engine]:
@@ -128,11 +128,15 @@ class OutputAdapter:
         # times its error, whatever the scale of the features; sqrt(n) for a line of n tokens.
         scale = float(np.mean(np.sum(f * f, axis=1))) + 1.0
         lr = np.float32(self.step_size / (scale * np.sqrt(len(targets))))
-        self.kernel -= lr * (f.T @ g)
+        grad = f.T @ g  # one (width x vocabulary) buffer, reused below
+        grad *= lr
+        self.kernel -= grad
         self.bias -= lr * g.sum(axis=0)
         if self.decay > 0:
             d = np.float32(self.decay)
-            self.kernel += d * (self.kernel0 - self.kernel)
+            self.kernel *= 1 - d
+            np.multiply(self.kernel0, d, out=grad)
+            self.kernel += grad
             self.bias += d * (self.bias0 - self.bias)
         for engine in self.engines:
             engine._probs = None  # the cached answer was the old layer's

@@ -52,9 +52,8 @@ class NeuralCache:
         scores -= scores.max(axis=1, keepdims=True)
         weights = np.exp(scores)
         weights /= weights.sum(axis=1, keepdims=True)
-        cache = np.zeros(probs.shape)
-        rows = np.repeat(np.arange(len(probs)), len(self.values))
-        np.add.at(cache, (rows, np.tile(self.values, len(probs))), weights.ravel())
+        width = probs.shape[1]
+        cache = np.stack([np.bincount(self.values, row, minlength=width)[:width] for row in weights])
         return (1 - self.lam) * probs + self.lam * cache
 
 
