@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import statistics
 import subprocess
 import sys
@@ -68,21 +69,25 @@ def timed(cmd: list[str], runs: int) -> float:
     return statistics.median(times)
 
 
-def keystrokes(model: Path, rounds: int, user_db: str = "") -> tuple[list[float], int]:
+def keystrokes(model: Path, rounds: int, user_db: str = "", learn: bool = False) -> tuple[list[float], int]:
     """Replay PARAGRAPH one character at a time through `nextword predict` (one process),
-    timing each answer; returns the latencies and the process's peak RSS in bytes."""
+    timing each answer; returns the latencies and the process's peak RSS in bytes. With
+    `learn`, predict --learn, and PARAGRAPH typed as three lines (its sentences): each line
+    is learned (and adapted to) once the next one starts."""
     proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(model),
-                             "--user-db", user_db],
+                             "--user-db", user_db, *(["--learn"] if learn else [])],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
     latencies = []
+    lines = [s.strip() for s in re.split(r"(?<= \.) ", PARAGRAPH)] if learn else [PARAGRAPH]
     for r in range(rounds):
-        for i in range(1, len(PARAGRAPH) + 1):
-            start = time.perf_counter()
-            proc.stdin.write(PARAGRAPH[:i] + "\n")
-            proc.stdin.flush()
-            proc.stdout.readline()
-            if r > 0 or i > 1:  # the very first answer includes loading
-                latencies.append(time.perf_counter() - start)
+        for n, line in enumerate(lines):
+            for i in range(1, len(line) + 1):
+                start = time.perf_counter()
+                proc.stdin.write(line[:i] + "\n")
+                proc.stdin.flush()
+                proc.stdout.readline()
+                if r > 0 or n > 0 or i > 1:  # the very first answer includes loading
+                    latencies.append(time.perf_counter() - start)
     peak = peak_rss(proc.pid)
     proc.stdin.close()
     proc.wait()
@@ -124,12 +129,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--user-db", default="", metavar="PATH",
                         help="Personal store the predictor reads (default: none).")
+    parser.add_argument("--learn", action="store_true",
+                        help="predict --learn into a temporary store (unless --user-db): the "
+                             "keystrokes after the first round meet the adapted network.")
     args = parser.parse_args()
+    if args.learn and not args.user_db:
+        args.user_db = str(Path(tempfile.mkdtemp(prefix="nextword-speed-")) / "user.db")
     with bench_model(args.model) as model:
         cold = timed([sys.executable, "-m", "nextword", "predict", "-m", str(model),
                       "--user-db", args.user_db, "the "], args.runs)
         tf_import = timed([sys.executable, "-c", "import tensorflow"], max(1, args.runs // 2))
-        latencies, peak = keystrokes(model, rounds=3, user_db=args.user_db)
+        latencies, peak = keystrokes(model, rounds=3, user_db=args.user_db, learn=args.learn)
         figures = {"model": describe(model), "cold_start_s": round(cold, 3),
                    "import_tensorflow_s": round(tf_import, 3), **keystroke_figures(latencies),
                    "peak_rss_mb": round(peak / 2**20, 1)}

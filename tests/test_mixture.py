@@ -107,10 +107,12 @@ def test_outside_words_share_the_mass_and_the_mixture_sums_to_one():
     assert vec.sum() + sum(outside.values()) == pytest.approx(1)
     assert outside["zorblax"] > outside["went"] > 0  # "the" was followed by Zorblax
     # After a word nothing followed, the pairs have nothing to say: their weight goes to
-    # the others (renormalised), not to nothing.
+    # the others (renormalised), not to nothing. The cache's unigram weighs its evidence.
     w = normalised(DEFAULT_WEIGHTS, ["lstm", "cache"])
+    c, t = store.unigram_counts()
+    cache = w["cache"] * c / (c + store.discount["cache"] * t)
     vec, outside = mixture.predict([1, VOCAB.index("dog")])
-    assert vec[VOCAB.index("dog")] == pytest.approx(w["lstm"] / len(VOCAB))
+    assert vec[VOCAB.index("dog")] == pytest.approx(w["lstm"] / len(VOCAB) / (w["lstm"] + cache))
 
 
 def test_with_an_empty_cache_the_mixture_is_the_model():

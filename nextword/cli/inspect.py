@@ -96,7 +96,10 @@ def _mixture_summary(predictor, config: dict) -> str:
 @click.option("--no-baseline", is_flag=True,
               help="Skip the Kneser-Ney 3-gram column (the full predictor still uses the model's own).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
+@click.option("--learn", is_flag=True,
+              help="Also the full predictor learning as it goes: each line learned once written, "
+                   "into a temporary personal store (and the network's adaptation), beside the static one.")
+def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json, learn):
     """Perplexity, top-1/3/5 next-word accuracy, OOV rate and keystroke savings on FILES,
     for the LSTM alone, the 3-gram Kneser-Ney alone (the model's own, or counted on its
     training text) and the full predictor (both mixed with a cache of the text read so far;
@@ -112,10 +115,19 @@ def evaluate(files, model_dir, suggestions, ksr_words, no_baseline, as_json):
     predictor = load_predictor(model_dir, interactive=False, store=False)
     # `-` and pipes are copied here (read more than once); removed however this ends.
     with tempfile.TemporaryDirectory(prefix="nextword-evaluate-") as spool:
-        results = run(predictor, corpus.resolve(files, spool_dir=spool), suggestions, ksr_words,
-                      not no_baseline)
-    write_stdout((json.dumps(to_json(results, suggestions), indent=2) if as_json
-                  else table(results, suggestions)) + "\n")
+        paths = corpus.resolve(files, spool_dir=spool)
+        results = run(predictor, paths, suggestions, ksr_words, not no_baseline)
+        learned = None
+        if learn:
+            from nextword.frontends.learning import evaluate_learning
+
+            scores, learned = evaluate_learning(predictor, paths, suggestions, ksr_words,
+                                                log=lambda m: click.echo(m, err=True))
+            results.append(scores)
+    report = to_json(results, suggestions)
+    if learned is not None:
+        report["learning"] = learned
+    write_stdout((json.dumps(report, indent=2) if as_json else table(results, suggestions)) + "\n")
 
 
 def register(group: click.Group) -> None:

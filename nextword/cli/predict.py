@@ -64,11 +64,14 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
     try:
         for line in iter(sys.stdin.readline, ""):
             line = line.removesuffix("\n")
+            finished = None
             if learn:
                 if not (pending and line.strip() and (line.startswith(pending) or pending.startswith(line))):
-                    learn_line(pending)
+                    finished = pending
                 pending = line
             answer(line)
+            if finished is not None:  # after the answer (learning adapts the network too)
+                learn_line(finished)
     finally:  # also on Ctrl-C or a closed stdout: the last line read is learned too
         if learn:
             learn_line(pending)

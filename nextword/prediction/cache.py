@@ -12,6 +12,18 @@ Each gives a vector over the vocabulary ids (its in-vocabulary words) and `outsi
 words outside the vocabulary with their probabilities; together they sum to 1. Both have
 nothing to say (None) while they hold nothing for the context.
 
+Each also says how much its answer is worth there (`evidence`, which multiplies its fitted
+weight in the mixture), by how often its context was seen and how many different words
+followed it, as Witten-Bell smoothing weighs a context:
+
+    evidence = c / (c + D * t)
+
+c: words that followed the context in the store (for the unigram, the words it holds),
+t: how many different ones, D: the component's discount (fitted with the weights, on
+validation text read in order; DISCOUNT for a model without). A pair seen once weighs
+1 / (1 + D) of what a pair seen many times with the same follower weighs, so one
+observation cannot take a large share ("the return value of the" -> "return").
+
 The text before the cursor is in the store exactly once. `sync(text, end)` is called with
 the text of each query and the end of its complete words: if the text extends the
 previous one, only the words after the previous end are added; if it is a shorter prefix
@@ -35,6 +47,7 @@ from nextword.text.rules import TOKEN, at_sentence_start
 
 SIZE = 2000       # words kept
 HALF_LIFE = 250   # words after which an occurrence counts half
+DISCOUNT = {"cache": 1.0, "pairs": 2.0}  # D of `evidence`, for models without fitted ones
 SCAN_CHARS = 6000  # at least the predictor's context window (MAX_CONTEXT_CHARS + CONTEXT_STEP)
 UNK_FORM = "[unk]"  # stands for an unknown word when only token ids are known (never a word)
 
@@ -53,11 +66,14 @@ class RecentWords:
         self.size, self.half_life = size, half_life
         self._rate = 2.0 ** (1.0 / half_life)  # weight of occurrence n: rate ** (n - base)
         self.display: dict[str, str] = {}  # outside words -> as written away from sentence starts
+        self.discount = dict(DISCOUNT)
         self.clear()
 
     def fresh(self) -> RecentWords:
         """An empty store with the same vocabulary and settings."""
-        return RecentWords(self.vocab, self.normalize, self.size, self.half_life)
+        store = RecentWords(self.vocab, self.normalize, self.size, self.half_life)
+        store.discount = dict(self.discount)
+        return store
 
     def clear(self) -> None:
         self._ring: deque = deque()     # (n, form, id or -1, previous word or None)
@@ -68,6 +84,8 @@ class RecentWords:
         self._total = 0.0
         self._pairs: dict[str, dict[str, list]] = {}       # prev -> form -> [weight, count, id]
         self._pair_totals: dict[str, float] = {}
+        self._pair_counts: dict[str, int] = {}             # prev -> words that followed it
+        self._types = 0                                    # distinct words held
         self.last: str | None = None  # the last word, None after punctuation or at a start
         self.display.clear()
         self.version = 0  # changes whenever what the store answers may change
@@ -108,18 +126,24 @@ class RecentWords:
         if wid >= 0:
             self._counts[wid] += sign
             self._weights[wid] = self._weights[wid] + sign * weight if self._counts[wid] else 0.0
+            if self._counts[wid] == (1 if sign > 0 else 0):
+                self._types += sign
         else:
             _bump(self._outside, form, sign * weight, sign)
             if form not in self._outside:
                 self.display.pop(form, None)
+            if (form in self._outside) == (sign > 0) and (sign < 0 or self._outside[form][1] == 1):
+                self._types += sign
         if prev is not None:
             followers = self._pairs.setdefault(prev, {})
             _bump(followers, form, sign * weight, sign, wid)
             if followers:
                 self._pair_totals[prev] = self._pair_totals.get(prev, 0.0) + sign * weight
+                self._pair_counts[prev] = self._pair_counts.get(prev, 0) + sign
             else:
                 del self._pairs[prev]
                 self._pair_totals.pop(prev, None)
+                self._pair_counts.pop(prev, None)
 
     def _rebase(self) -> None:
         """Scale every weight down so that the newest weighs about 1 (no overflow)."""
@@ -202,6 +226,15 @@ class RecentWords:
         probs = np.array([v[0] / total for v in followers.values() if v[2] >= 0])
         return ids, probs, {f: v[0] / total for f, v in followers.items() if v[2] < 0}
 
+    def unigram_counts(self) -> tuple[int, int]:
+        """(words held, distinct words) of the unigram."""
+        return len(self._ring), self._types
+
+    def pair_counts(self, prev: str | None) -> tuple[int, int]:
+        """(words that followed `prev`, distinct ones)."""
+        c = self._pair_counts.get(prev, 0) if prev is not None else 0
+        return c, len(self._pairs[prev]) if c else 0
+
     def forms_of_ids(self, ids) -> list[str | None]:
         """Forms of token ids when the text is not at hand: words as themselves, unknown
         words as UNK_FORM (they take their share of the cache, and are never suggested)."""
@@ -229,6 +262,12 @@ class Recency:
         found = self.store.unigram()
         return {} if found is None else found[1]
 
+    def counts(self, ids) -> tuple[int, int]:
+        return self.store.unigram_counts()
+
+    def evidence(self, ids) -> float:
+        return evidence(*self.store.unigram_counts(), self.store.discount["cache"])
+
 
 class Pairs:
     """What followed the context's last word in the store (the mixture's "pairs")."""
@@ -255,6 +294,19 @@ class Pairs:
     def outside(self, ids) -> dict[str, float]:
         found = self.store.followers(self._previous(ids))
         return {} if found is None else found[2]
+
+    def counts(self, ids) -> tuple[int, int]:
+        return self.store.pair_counts(self._previous(ids))
+
+    def evidence(self, ids) -> float:
+        return evidence(*self.store.pair_counts(self._previous(ids)), self.store.discount["pairs"])
+
+
+def evidence(c, t, discount: float):
+    """c / (c + discount * t), 0 where c is 0 (also for arrays)."""
+    c = np.asarray(c, dtype=np.float64)
+    out = c / np.maximum(c + discount * np.asarray(t, dtype=np.float64), 1e-300)
+    return float(out) if out.ndim == 0 else out
 
 
 def _bump(table: dict, key: str, weight: float, count: int, *extra) -> None:

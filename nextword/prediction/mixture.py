@@ -93,7 +93,7 @@ class Mixture:
             p = component.distribution(ids)
             if p is not None:
                 outside = component.outside(ids) if hasattr(component, "outside") else {}
-                parts.append((self.weights[name], p, outside))
+                parts.append((component_weight(self, name, component, ids), p, outside))
         total = sum(w for w, _, _ in parts)
         if total <= 0:  # only components weighted 0 have something to say: trust them equally
             parts = [(1.0, p, o) for _, p, o in parts]
@@ -137,9 +137,17 @@ class Mixture:
                     for name, component in readers.items():
                         p = component.distribution(context)
                         if p is not None:
-                            mixed[j] += self.weights[name] * p
-                            total[j] += self.weights[name]
+                            w = component_weight(self, name, component, context)
+                            mixed[j] += w * p
+                            total[j] += w
             yield start, np.log(mixed / total[:, None])
+
+
+def component_weight(mixture: Mixture, name: str, component, ids) -> float:
+    """The component's weight after `ids`: its fitted weight, times its evidence there for
+    a component that weighs its evidence (the cache's: predictors/cache.py)."""
+    evidence = getattr(component, "evidence", None)
+    return mixture.weights[name] * (evidence(ids) if evidence is not None else 1.0)
 
 
 def _split(components: Mapping[str, Component], ids, forms):
@@ -185,23 +193,28 @@ def json_short(value) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def fit_weights(probs: np.ndarray, iterations: int = 200, tol: float = 1e-9) -> np.ndarray:
+def fit_weights(probs: np.ndarray, iterations: int = 200, tol: float = 1e-9,
+                scale: np.ndarray | None = None) -> np.ndarray:
     """Interpolation weights maximising sum_t log(sum_i w_i p_ti / sum_(i active) w_i), for
     `probs` of shape (targets, components): each component's probability of each target,
     NaN where it had nothing to say. EM (a minorise-maximise step that reduces to the
-    classic EM update when every component is always present). Sums to 1."""
+    classic EM update when every component is always present). Sums to 1. `scale` (same
+    shape, in [0, 1]): each component's evidence there, multiplying its weight (as
+    `component_weight` does); by default 1 wherever it has something to say."""
     p = np.asarray(probs, dtype=np.float64)
     active = ~np.isnan(p)
-    p = np.where(active, p, 0.0)
-    present = active.any(axis=0)
+    if scale is not None:
+        active = np.where(active, np.asarray(scale, dtype=np.float64), 0.0)
+    p = np.where(active > 0, p, 0.0)
+    present = (active > 0).any(axis=0)
     lam = np.where(present, 1.0, 0.0)
     lam /= lam.sum()
     previous = -np.inf
     for _ in range(iterations):
-        mixed = np.maximum(p @ lam, 1e-300)
+        mixed = np.maximum((p * active) @ lam, 1e-300)
         share = active @ lam
         ll = float(np.sum(np.log(mixed / share)))
-        numerator = lam * (p / mixed[:, None]).sum(axis=0)
+        numerator = lam * (p * active / mixed[:, None]).sum(axis=0)
         denominator = (active / share[:, None]).sum(axis=0)
         lam = np.where(present, numerator / np.maximum(denominator, 1e-300), 0.0)
         lam /= lam.sum()
@@ -211,10 +224,12 @@ def fit_weights(probs: np.ndarray, iterations: int = 200, tol: float = 1e-9) -> 
     return lam
 
 
-def target_probs(components: Mapping[str, Component], ids, forms=None, chunk: int = CHUNK) -> np.ndarray:
+def target_probs(components: Mapping[str, Component], ids, forms=None, chunk: int = CHUNK,
+                 counts: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """(len(ids) - 1, components) array: each component's probability of ids[t + 1] after
     ids[:t + 1], NaN where it had nothing to say; the cache reads the text in order into a
-    fresh store."""
+    fresh store. `counts`, if given, receives each evidence-weighing component's (c, t)
+    at each position ((len(ids) - 1, 2) arrays by name; see predictors/cache.py)."""
     ids = np.asarray(ids, dtype=np.int64)
     targets = ids[1:]
     names = list(components)
@@ -228,12 +243,16 @@ def target_probs(components: Mapping[str, Component], ids, forms=None, chunk: in
         for start, rows in component.stream_log_probs(ids[:-1], chunk):
             at = np.arange(start, start + len(rows))
             out[at, col] = np.exp(rows[at - start, targets[at]])
+    if counts is not None:
+        counts.update({name: np.zeros((len(targets), 2)) for name in readers})
     for t in range(len(targets)) if readers else ():
         store.add(forms[t])
         for name, component in readers.items():
             p = component.distribution(ids[: t + 1])
             if p is not None:
                 out[t, names.index(name)] = p[targets[t]]
+                if counts is not None:
+                    counts[name][t] = component.counts(ids[: t + 1])
     return out
 
 
@@ -247,21 +266,74 @@ def fit(lstm, ngram, vocab: list[str], valid_ids, max_tokens: int = FIT_TOKENS) 
         raise ValueError("fitting the mixture needs at least 2 validation tokens")
     store = RecentWords(vocab)
     components = {"lstm": lstm, **({"ngram": ngram} if ngram is not None else {}), **store.components()}
-    probs = target_probs(components, ids)
+    counts: dict[str, np.ndarray] = {}
+    probs = target_probs(components, ids, counts=counts)
     known = ids[1:] != store.unk_id  # unknown words are no target (as in perplexity)
     probs = probs[known]
-    lam = fit_weights(probs)
-    lam = np.maximum(lam, MIN_WEIGHT) / np.maximum(lam, MIN_WEIGHT).sum()
     names = list(components)
+    lam, scale, discounts = fit_evidence(probs, names, {n: c[known] for n, c in counts.items()})
+    lam = np.maximum(lam, MIN_WEIGHT) / np.maximum(lam, MIN_WEIGHT).sum()
     weights = {name: round(float(w), 6) for name, w in zip(names, lam, strict=True)}
 
     def perplexity(p: np.ndarray) -> float:
         return float(np.exp(-np.mean(np.log(np.maximum(p, 1e-300))))) if len(p) else float("nan")
 
-    active = ~np.isnan(probs)
-    mixed = np.where(active, probs, 0.0) @ lam / (active @ lam)
+    active = np.where(np.isnan(probs), 0.0, scale)
+    mixed = np.where(active > 0, probs, 0.0) * active @ lam / (active @ lam)
     figures = {"lstm": perplexity(probs[:, 0]), "mixture": perplexity(mixed)}
     if ngram is not None:
         figures["ngram"] = perplexity(probs[:, 1])
     return {"weights": weights, "fitted_on": int(known.sum()),
-            "perplexity": {k: round(v, 3) for k, v in figures.items()}}
+            "perplexity": {k: round(v, 3) for k, v in figures.items()},
+            "discounts": discounts}
+
+
+DISCOUNTS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # the grid `fit_evidence` tries for each D
+
+
+def fit_evidence(probs: np.ndarray, names: list[str], counts: Mapping[str, np.ndarray]):
+    """The weights and the evidence discounts D (predictors/cache.py) that fit `probs`
+    best: each component's D from DISCOUNTS in turn (coordinate ascent, two rounds), the
+    weights by EM at each. Returns (weights, the evidence matrix, {name: D})."""
+    from .cache import DISCOUNT, evidence
+
+    discounts = {name: DISCOUNT.get(name, 1.0) for name in counts}
+
+    def scale_for(d: Mapping[str, float]) -> np.ndarray:
+        scale = np.ones_like(probs)
+        for name, ct in counts.items():
+            scale[:, names.index(name)] = evidence(ct[:, 0], ct[:, 1], d[name])
+        return np.where(np.isnan(probs), 0.0, scale)
+
+    def loglik(lam, scale) -> float:
+        active = scale
+        mixed = np.where(active > 0, probs, 0.0) * active @ lam
+        return float(np.sum(np.log(np.maximum(mixed, 1e-300) / np.maximum(active @ lam, 1e-300))))
+
+    best = None
+    for _ in range(2 if counts else 0):
+        for name in counts:
+            for d in DISCOUNTS:
+                trial = {**discounts, name: d}
+                scale = scale_for(trial)
+                lam = fit_weights(probs, scale=scale)
+                ll = loglik(lam, scale)
+                if best is None or ll > best[0]:
+                    best = (ll, lam, scale, trial)
+            discounts = best[3]
+    if best is None:
+        scale = scale_for(discounts)
+        return fit_weights(probs, scale=scale), scale, discounts
+    return best[1], best[2], best[3]
+
+
+def discounts_from_config(config: dict) -> dict[str, float]:
+    """The fitted evidence discounts in config["mixture"]["discounts"] ({} if none or invalid:
+    the cache's defaults hold)."""
+    mixture = config.get("mixture")
+    saved = mixture.get("discounts") if isinstance(mixture, dict) else None
+    if not isinstance(saved, dict):
+        return {}
+    return {k: float(v) for k, v in saved.items()
+            if k in ("cache", "pairs") and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and math.isfinite(v) and v > 0}

@@ -12,7 +12,15 @@ words s_1 of what is left then, and the model (the other components, mixed) the 
 
     p(w) = s_3 p_3(w) + (1 - s_3) (s_2 p_2(w) + (1 - s_2) (s_1 p_1(w) + (1 - s_1) p_model(w)))
 
-p_l is the level's relative frequency. With every CAP 1 this is Witten-Bell smoothing of the
+p_l is the level's relative frequency. Every share is then multiplied by the store's
+`trust`, learned online from how right it would have been: at each line end, before the
+line is learned, each of its words is scored by the store (q: the store's mass on it) and
+by the rest of the mixture (p); q / ((1 - s) p + q) is the share the word says the
+store deserved (an EM step), and the trust moves a step TRUST_RATE towards that share's
+ratio to the one it had. A store that predicts the user's text gains weight, one that
+does not fades to TRUST_RANGE[0].
+
+With every CAP 1 and a trust of 1 this is Witten-Bell smoothing of the
 user's text whose lowest level is the model; the caps keep a share for the model even
 after much evidence, since the store knows nothing of context beyond two words (the unigram
 least of all). A context seen once with one follower gives that level CAP / (1 + K); one
@@ -38,7 +46,14 @@ from nextword.text import tokenizer as tokenizer_mod
 from nextword.text.rules import TOKEN
 
 CAP = {3: 0.7, 2: 0.5, 1: 0.15}
-K = 1.0
+# One observation of a context gives CAP / (1 + K): with K = 1 learning as you go lowered
+# keystroke savings and raised perplexity 11 % on Shakespeare; K = 8 left them as static
+# (bench/RESULTS-quality28.md). The trust then lets the store earn more where it is right.
+K = 8.0
+TRUST_RATE = 0.03           # step of the online trust per word scored
+MAX_RATIO = 4.0             # one word moves the trust up by at most TRUST_RATE * (MAX_RATIO - 1)
+TRUST_RANGE = (0.05, 4.0)   # the trust stays within these
+MAX_SHARE = 0.95            # no level takes more than this after the trust
 TOP = 64            # followers read per context (the rest of its mass is left out)
 UNIGRAM_TOP = 1000  # words of the unigram level read (the rest: by prefix, `completions`)
 MIN_PREFIX = 3      # letters typed before rarer words are looked up by prefix (fewer: too many)
@@ -73,6 +88,7 @@ class Personal:
         self._unigram = None
         self._prefixed = ("", [], False)  # (prefix, rows, all its words) of the last lookup
         self.failed: str | None = None  # why the store could not be read: left out since
+        self.trust = 1.0  # learned online (`feedback`); belongs to the process
 
     def version(self):
         if self.failed is None:
@@ -137,7 +153,7 @@ class Personal:
         shown: dict[str, str] = {}
         rest = 1.0
         for level, c, t, context in levels:
-            s = CAP[level] * c / (c + K * t)
+            s = min(MAX_SHARE, self.trust * CAP[level] * c / (c + K * t))
             mass = rest * s / c
             for form, written, n in self.user_store.followers(*context, TOP):
                 i = self.word_id.get(form)
@@ -149,12 +165,28 @@ class Personal:
                     shown[form] = written
             rest *= 1 - s
         c, t, ids, counts, other, unigram_shown = unigram
-        s = CAP[1] * c / (c + K * t)
+        s = min(MAX_SHARE, self.trust * CAP[1] * c / (c + K * t))
         per_count = rest * s / c
         vec[ids] += per_count * counts
         for form, n in other.items():
             outside[form] = outside.get(form, 0.0) + per_count * n
         return Guess(1 - rest * (1 - s), vec, outside, per_count, {**unigram_shown, **shown})
+
+    def feedback(self, scored) -> None:
+        """Move the trust by how right the store would have been on words about to be
+        learned: `scored` holds (context's last words, the word's form, the probability
+        the rest of the mixture gave it)."""
+        low, high = TRUST_RANGE
+        for words, form, p_model in scored:
+            guess = self.guess(words)
+            if guess is None or guess.share <= 0:
+                continue
+            i = self.word_id.get(form)
+            q = float(guess.vec[i]) if i is not None else guess.outside.get(form, 0.0)
+            wanted = q / max((1 - guess.share) * p_model + q, 1e-300)
+            ratio = min(MAX_RATIO, wanted / guess.share)
+            self.trust = min(high, max(low, self.trust * (1 + TRUST_RATE * (ratio - 1))))
+        self._answers = {}
 
     def _unigram_level(self):
         """(words learned, distinct, vocabulary ids and counts, {other form: count},

@@ -23,7 +23,7 @@ from nextword.modeldir import directory
 from nextword.paths import default_model_dir, default_user_db
 from nextword.prediction import sampling
 from nextword.prediction.cache import RecentWords
-from nextword.prediction.mixture import PERSONAL, Mixture, weights_from_config
+from nextword.prediction.mixture import PERSONAL, Mixture, discounts_from_config, weights_from_config
 from nextword.prediction.ngram import KneserNey
 from nextword.prediction.personal import Personal, last_words
 from nextword.prediction.windowed import engine_for
@@ -123,6 +123,11 @@ class Predictor:
         self._store_note: str | None = None  # why the personal store could not be opened
         self._store_noted = False
         self.learner: Learner | None = None  # what adds to the personal store
+        # Learning a line also adapts the network's output layer in this process
+        # (prediction/dynamic.py); the adapter is made at the first line learned.
+        self.adaptation = True  # dynamic evaluation
+        self.continuous = True  # the continuous cache over hidden states (neural_cache.py)
+        self.adapter = None
 
     @classmethod
     def load(cls, path: Path | str | None = None, user_db: Path | str | None = DEFAULT_STORE) -> Predictor:
@@ -139,6 +144,7 @@ class Predictor:
             components["ngram"] = KneserNey(snap.ngram)
         vocab = tokenizer_mod.vocabulary(snap.tokenizer)
         store = RecentWords(vocab, snap.tokenizer.normalizer.normalize_str)
+        store.discount.update(discounts_from_config(snap.config))
         components.update(store.components())
         weights = weights_from_config(snap.config, components)
         note = None
@@ -188,12 +194,15 @@ class Predictor:
     def store_note(self, note: str | None) -> None:
         self._store_note = note
 
-    def learn(self, text: str) -> bool:
+    def learn(self, text: str, adapt: bool = True) -> bool:
         """Add `text` to the personal store (one transaction; while another process holds
-        its write lock, kept in memory until it is free). False if there is no store or it
-        cannot be written here (then `store_note` says why, and learning stops)."""
+        its write lock, kept in memory until it is free), after `adapt`ing to it (unless
+        `adapt` is False). False if there is no store or it cannot be written here (then
+        `store_note` says why, and learning stops)."""
         if self.personal is None or self.learner is None or self.store_note is not None:
             return False
+        if adapt:
+            self.adapt(text)
         return self.learner.learn(text)
 
     def finish_learning(self, wait_ms: int | None = None) -> None:
@@ -232,6 +241,33 @@ class Predictor:
         return [(name, weight, len(components[name].trigrams.keys) if name == "ngram" else None)
                 for name, weight in self.mixture.weights.items()]
 
+    def use_store(self, user_store: UserStore | None) -> None:
+        """Predict with `user_store` as the personal store, and learn into it (None: without
+        a store)."""
+        components = dict(self.mixture.components)
+        components.pop(PERSONAL, None)
+        if user_store is not None:
+            components[PERSONAL] = Personal(user_store, self.id_to_token)
+        self.mixture = Mixture(components, self.mixture.weights)
+        self.learner = Learner(user_store) if user_store is not None else None
+        self.store_note = None
+        self._last = None
+
+    def adapt(self, text: str) -> None:
+        """What learning `text` (a finished line) does besides the store: the store's trust
+        and a step of dynamic evaluation (predictors.dynamic.learn_line). Never inside a
+        keystroke's answer: at line ends only."""
+        from nextword.prediction import dynamic, neural_cache
+
+        lstm = self.mixture.components.get("lstm")
+        if self.continuous and dynamic.engines_of(lstm) and not hasattr(lstm, "cache"):
+            lstm = self.mixture.components["lstm"] = neural_cache.CachedLSTM(
+                lstm, neural_cache.NeuralCache(self.vocab_size))
+        if self.adaptation and self.adapter is None and dynamic.engines_of(lstm):
+            self.adapter = dynamic.OutputAdapter(lstm)
+        dynamic.learn_line(self, context_window(text), self.adapter if self.adaptation else None)
+        self._last = None
+
     @property
     def vocab_size(self) -> int:
         return len(self.id_to_token)
@@ -248,6 +284,13 @@ class Predictor:
         twin = copy.copy(self)
         twin.mixture = Mixture(components, self.mixture.weights)
         twin._last = None
+        if self.adapter is not None:  # the network's adaptation is this text's, not the twin's
+            from nextword.prediction.dynamic import own_engines
+
+            for engine in own_engines(components.get("lstm")):
+                engine.output_kernel, engine.output_bias = self.adapter.kernel0, self.adapter.bias0
+                engine._probs = None
+        twin.adapter = None
         return twin
 
     def only(self, name: str) -> Predictor:

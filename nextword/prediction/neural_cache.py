@@ -1,0 +1,91 @@
+"""A continuous cache over the LSTM's recent hidden states (Grave et al. 2017, "Improving
+Neural Language Models with a Continuous Cache").
+
+Keys are the vectors the output layer read at recent positions, values the tokens that
+followed them; after a context whose vector is h,
+
+    p_cache(w) = sum over the keys followed by w of softmax_i(THETA * cos(key_i, h))
+
+and the LSTM component answers (1 - LAMBDA) p_lstm + LAMBDA p_cache. Keys are added at
+line ends (with the rest of the adaptation, prediction/dynamic.py), the last SIZE kept;
+an empty cache leaves the LSTM's answer exactly as it was. The cache belongs to the
+process, like the rest of what is learned as you go; nothing is written anywhere.
+THETA and LAMBDA were chosen on Shakespeare (bench/RESULTS-quality28.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SIZE = 1000
+THETA = 20.0
+LAMBDA = 0.1
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-6)
+
+
+class NeuralCache:
+    """Keys (unit vectors) and the tokens that followed them."""
+
+    def __init__(self, vocab_size: int, size: int = SIZE, theta: float = THETA, lam: float = LAMBDA):
+        self.vocab_size, self.size, self.theta, self.lam = vocab_size, size, theta, lam
+        self.keys: np.ndarray | None = None
+        self.values = np.zeros(0, dtype=np.int64)
+
+    def fresh(self) -> NeuralCache:
+        return NeuralCache(self.vocab_size, self.size, self.theta, self.lam)
+
+    def add(self, features: np.ndarray, targets) -> None:
+        keys = unit(features)
+        self.keys = keys if self.keys is None else np.concatenate([self.keys, keys])[-self.size:]
+        self.values = np.concatenate([self.values, np.asarray(targets, dtype=np.int64)])[-self.size:]
+
+    def mix(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
+        """`probs` (rows over the vocabulary) mixed with the cache's answer for `features`
+        (a row each); `probs` itself if the cache is empty."""
+        if self.keys is None or not len(self.values) or self.lam <= 0:
+            return probs
+        scores = self.theta * (unit(features) @ self.keys.T).astype(np.float64)
+        scores -= scores.max(axis=1, keepdims=True)
+        weights = np.exp(scores)
+        weights /= weights.sum(axis=1, keepdims=True)
+        width = probs.shape[1]
+        cache = np.stack([np.bincount(self.values, row, minlength=width)[:width] for row in weights])
+        return (1 - self.lam) * probs + self.lam * cache
+
+
+class CachedLSTM:
+    """The LSTM component (an Engine or a WindowedEngine) with a NeuralCache mixed into
+    its `distribution`; everything else is the LSTM's."""
+
+    def __init__(self, lstm, cache: NeuralCache):
+        self.lstm, self.cache = lstm, cache
+
+    def __getattr__(self, name):
+        return getattr(self.lstm, name)
+
+    def fork(self) -> CachedLSTM:
+        return CachedLSTM(self.lstm.fork(), self.cache.fresh())
+
+    def distribution(self, ids) -> np.ndarray:
+        p = self.lstm.distribution(ids)
+        if self.cache.keys is None:
+            return p
+        return self.cache.mix(p[None], last_features(self.lstm, len(ids))[None])[0]
+
+
+def last_features(lstm, n: int) -> np.ndarray:
+    """What the output layer read for the last `distribution` call of `lstm`, after n ids."""
+    from nextword.prediction.windowed import reader_start
+
+    engine = lstm
+    if hasattr(lstm, "_readers"):  # windowed: the reader that answered
+        engine = lstm._readers[(reader_start(n, lstm.half) // lstm.half) % 2]
+    rows = engine._qkv[-max(1, engine.cfg.attention_span):]
+    h = engine._attend(engine._states[-1][-1, 0][None], rows, len(rows) - 1)[0]
+    if engine.projection is not None:
+        h = h @ engine.projection[0] + engine.projection[1]
+    return h
