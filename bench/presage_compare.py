@@ -3,7 +3,7 @@
     python bench/presage_compare.py MODEL TEXT [--words 1000] [-n 6]
 
 MODEL was trained on its corpus (config.json names it); TEXT is held-out text. Typed with
-DESIGN's keystroke-savings simulation (presage_simulator's scoring): nextword's full
+The keystroke-savings simulation of docs/model-format.md (presage_simulator's scoring): nextword's full
 predictor as it is (the cache reads the typed text), then learning each line once typed
 (nextword.frontends.learning: a temporary personal store and the network's adaptation), and, when
 Debian's `presage` package is installed (presage_simulator, text2ngram; never a

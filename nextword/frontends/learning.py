@@ -11,7 +11,7 @@ the user's own store.
 Perplexity and top-k accuracy read the whole text in order, as the static full predictor
 does (the same LSTM stream, n-gram, cache), with the store and the adaptation updated at
 each line end: a line's tokens are scored before it is learned. Keystroke savings type
-the paragraphs with the same simulation (evaluate.keystroke_savings, DESIGN's contract);
+the paragraphs with the same simulation (evaluate.keystroke_savings, docs/model-format.md's contract);
 a line is learned as soon as the typing has passed its end.
 """
 

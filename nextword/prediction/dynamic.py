@@ -29,7 +29,7 @@ import numpy as np
 from nextword.prediction.lstm import CHUNK, Engine
 
 # Chosen on Shakespeare (a 1 MB training part; tuning text: held-out lines of that part),
-# then checked unchanged on WikiText-2: see bench/RESULTS-quality28.md.
+# then checked unchanged on WikiText-2: see docs/benchmarks.md, "Learning as you go".
 STEP = 1.5
 DECAY = 0.02
 MAX_SCORED = 24  # words of a line the store's trust is scored on (each costs a prediction)

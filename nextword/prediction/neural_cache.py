@@ -10,7 +10,7 @@ and the LSTM component answers (1 - LAMBDA) p_lstm + LAMBDA p_cache. Keys are ad
 line ends (with the rest of the adaptation, prediction/dynamic.py), the last SIZE kept;
 an empty cache leaves the LSTM's answer exactly as it was. The cache belongs to the
 process, like the rest of what is learned as you go; nothing is written anywhere.
-THETA and LAMBDA were chosen on Shakespeare (bench/RESULTS-quality28.md).
+THETA and LAMBDA were chosen on Shakespeare (docs/benchmarks.md, "Learning as you go").
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ from nextword.text.rules import TOKEN
 CAP = {3: 0.7, 2: 0.5, 1: 0.15}
 # One observation of a context gives CAP / (1 + K): with K = 1 learning as you go lowered
 # keystroke savings and raised perplexity 11 % on Shakespeare; K = 8 left them as static
-# (bench/RESULTS-quality28.md). The trust then lets the store earn more where it is right.
+# (docs/benchmarks.md, "Learning as you go"). The trust then lets the store earn more where it is right.
 K = 8.0
 TRUST_RATE = 0.03           # step of the online trust per word scored
 MAX_RATIO = 4.0             # one word moves the trust up by at most TRUST_RATE * (MAX_RATIO - 1)
