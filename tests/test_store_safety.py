@@ -339,3 +339,45 @@ def test_learn_from_a_closed_stdin_is_an_error_and_makes_no_store(tmp_path):
     assert result.returncode == 1
     assert result.stderr == "Error: standard input is closed: there is nothing to learn from -\n"
     assert result.stdout == "" and not store.exists()
+
+
+def test_a_store_half_made_by_another_process_is_waited_for(tmp_path):
+    """Another process making a store writes its schema page by page under a rollback
+    journal: an unlocked look can catch a file that seems another program's. Beside a
+    journal, that look is taken again (it failed now and then in a loaded suite)."""
+    import threading
+    import time
+
+    path = tmp_path / "user.db"
+    other = sqlite3.connect(tmp_path / "other.db")
+    other.execute("CREATE TABLE half_made (x)")
+    other.commit()
+    other.close()
+    path.write_bytes((tmp_path / "other.db").read_bytes())  # not ours (yet) ...
+    journal = tmp_path / "user.db-journal"
+    journal.write_bytes(b"\0" * 512)  # ... with a transaction under way
+    made = UserStore(tmp_path / "made.db")
+    made.learn("the finished store")
+    made.close()
+
+    def finish() -> None:
+        time.sleep(0.3)
+        os.replace(tmp_path / "made.db", path)
+        journal.unlink()
+
+    threading.Thread(target=finish).start()
+    store = UserStore(path)
+    assert store.connection() is not None and store.summary().words == 3
+
+
+def test_a_foreign_database_beside_a_journal_is_still_refused(tmp_path):
+    path = tmp_path / "user.db"
+    other = sqlite3.connect(path)
+    other.execute("CREATE TABLE theirs (x)")
+    other.commit()
+    other.close()
+    (tmp_path / "user.db-journal").write_bytes(b"\0" * 512)
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a nextword personal store"):
+        UserStore(path).connection()
+    assert path.read_bytes() == before

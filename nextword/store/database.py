@@ -59,6 +59,8 @@ BUSY_MS = 10_000  # how long a writer waits for another's transaction before giv
 # How often `version` asks SQLite whether another process wrote (PRAGMA data_version costs
 # ~0.1 ms, which every keystroke would pay); this process's own writes count at once.
 CHECK_SECONDS = 0.05
+# How long a file that looks foreign beside a rollback journal is looked at again (_identify).
+JOURNAL_WAIT = 2.0
 
 
 class StoreError(NextwordError):
@@ -173,6 +175,22 @@ class UserStore:
             return self._conn
 
     def _identify(self) -> str:
+        """As _identify_now, but a file that looks foreign while a rollback journal lies
+        beside it is looked at again for up to JOURNAL_WAIT seconds: another process may be
+        making a store there (its schema is written under a journal, page by page, so an
+        unlocked look can catch it half made)."""
+        deadline = time.monotonic() + JOURNAL_WAIT
+        while True:
+            try:
+                return self._identify_now()
+            except StoreUnavailable:
+                raise
+            except StoreError:
+                if not _size(f"{self.path}-journal") or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _identify_now(self) -> str:
         """"missing", "empty" (nothing learned: a new empty file or an SQLite database without
         tables) or "ours", found without writing anything: another program's database, and
         its -wal, -shm or -journal, stay byte for byte as they are. Read through SQLite as an
