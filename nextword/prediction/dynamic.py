@@ -69,15 +69,7 @@ def hidden_rows(lstm, ids, chunk: int = CHUNK):
         if len(buffer):
             yield done, buffer
         return
-    state = engine.zero_state()
-    tail = engine._qkv[:0]
-    for start in range(0, len(ids), chunk):
-        h = engine._layers_forward(state, ids[start:start + chunk])[-1][0]
-        rows = np.concatenate([tail, engine._qkv_rows(h)])
-        h = engine._attend(h, rows, len(tail))
-        if engine.attention is not None:
-            tail = rows[max(0, len(rows) - (engine.cfg.attention_span - 1)):]
-        yield start, h
+    yield from engine.stream_hidden(ids, chunk)
 
 
 class OutputAdapter:

@@ -157,6 +157,12 @@ class Engine:
         row j is the log distribution of the token after ids[:position + j + 1]. The output
         layer runs as one matrix product per chunk, so this is much faster than `distribution`
         per token. Does not touch the cache."""
+        for start, h in self.stream_hidden(ids, chunk):
+            yield start, log_softmax(self._output(h))
+
+    def stream_hidden(self, ids, chunk: int = CHUNK):
+        """For a whole text from a zero state: yield (position, rows) chunk by chunk, row j
+        the output layer's input after ids[:position + j + 1]. Does not touch the cache."""
         ids = np.asarray(ids, dtype=np.int64)
         state = self.zero_state()
         tail = self._qkv[:0]  # the rows of the positions before the chunk its attention reads
@@ -166,7 +172,7 @@ class Engine:
             h = self._attend(h, rows, len(tail))
             if self.attention is not None:
                 tail = rows[max(0, len(rows) - (self.cfg.attention_span - 1)):]
-            yield start, log_softmax(self._output(h))
+            yield start, h
 
     def _output(self, h: np.ndarray) -> np.ndarray:
         """Logits from top-layer hidden vectors (one, or a row per position)."""
