@@ -198,3 +198,25 @@ def test_fit_beats_each_component_on_validation_text(numpy_model_dir, structured
     assert ppl["mixture"] <= min(ppl["lstm"], ppl["ngram"]) * 1.01
     without = fit(engine, None, tokenizer_mod.vocabulary(tok), ids[-3000:], max_tokens=500)
     assert set(without["weights"]) == {"lstm", "cache", "pairs"} and "ngram" not in without["perplexity"]
+
+
+def test_a_pair_typed_earlier_in_the_sentence_is_not_offered_back():
+    """The demo's echo: after "the cat sat on the ", the pairs cache had seen "the cat" once,
+    in this very sentence, and offered "cat" again. Pairs of the sentence being written are
+    left out; those of earlier sentences still count."""
+    from nextword.prediction.cache import Pairs
+
+    ids = {w: i for i, w in enumerate(VOCAB)}
+    pairs = Pairs(RecentWords(VOCAB))
+    text = "the cat sat on the "
+    pairs.store.sync(text, len(text))
+    context = [ids["\n"]] + [ids[w] for w in text.split()]
+    assert pairs.distribution(context) is None and pairs.counts(context) == (0, 0)
+
+    text = "the cat sat. a dog sat on the "  # "the cat" was written in the sentence before
+    store = RecentWords(VOCAB)
+    store.sync(text, len(text))
+    pairs = Pairs(store)
+    context = [ids["\n"], ids["the"], ids["cat"], ids["sat"], ids["."]] + [ids[w] for w in text.split()[3:]]
+    p = pairs.distribution(context)
+    assert p is not None and p.argmax() == ids["cat"] and pairs.counts(context) == (1, 1)

@@ -36,6 +36,7 @@ text costs what a short one does.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -49,6 +50,8 @@ SIZE = 2000       # words kept
 HALF_LIFE = 250   # words after which an occurrence counts half
 DISCOUNT = {"cache": 1.0, "pairs": 2.0}  # D of `evidence`, for models without fitted ones
 SCAN_CHARS = 6000  # at least the predictor's context window (MAX_CONTEXT_CHARS + CONTEXT_STEP)
+SENTENCE_ENDS = {".", "!", "?", "\n"}  # tokens after which a sentence starts
+SENTENCE_SCAN = 64  # tokens the pairs look back for the sentence's start
 UNK_FORM = "[unk]"  # stands for an unknown word when only token ids are known (never a word)
 
 
@@ -215,25 +218,54 @@ class RecentWords:
             self._unigram = (self.version, found)
         return self._unigram[1]
 
-    def followers(self, prev: str | None) -> tuple[np.ndarray, np.ndarray, dict[str, float]] | None:
-        """What followed `prev`: (ids, probabilities) of vocabulary words and a dict of
-        outside words; None if nothing did."""
+    def followers(self, prev: str | None, recent: int = 0
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, float]] | None:
+        """What followed `prev`, leaving out the pairs among the last `recent` words held:
+        (ids, probabilities) of vocabulary words and a dict of outside words; None if
+        nothing did."""
         followers = self._pairs.get(prev) if prev is not None else None
         if not followers:
             return None
-        total = self._pair_totals[prev]
-        ids = np.array([v[2] for v in followers.values() if v[2] >= 0], dtype=np.int64)
-        probs = np.array([v[0] / total for v in followers.values() if v[2] >= 0])
-        return ids, probs, {f: v[0] / total for f, v in followers.items() if v[2] < 0}
+        left = self._without_recent(prev, followers, recent)
+        total = sum(v[0] for v in left.values())
+        if not left or total <= 0:
+            return None
+        ids = np.array([v[2] for v in left.values() if v[2] >= 0], dtype=np.int64)
+        probs = np.array([v[0] / total for v in left.values() if v[2] >= 0])
+        return ids, probs, {f: v[0] / total for f, v in left.items() if v[2] < 0}
+
+    def _without_recent(self, prev: str, followers: dict[str, list], recent: int) -> dict[str, list]:
+        """`followers` of `prev` less the pairs among the last `recent` words held (their
+        weights and counts taken out; a form left with none is left out)."""
+        taken: dict[str, list] = {}
+        for n, form, _, before in itertools.islice(reversed(self._ring), recent):
+            if before == prev:
+                t = taken.setdefault(form, [0.0, 0])
+                t[0] += self._rate ** (n - self._base)
+                t[1] += 1
+        if not taken:
+            return followers
+        left = {}
+        for form, (weight, count, wid) in followers.items():
+            w, c = taken.get(form, (0.0, 0))
+            if count - c > 0:
+                left[form] = [max(weight - w, 0.0), count - c, wid]
+        return left
 
     def unigram_counts(self) -> tuple[int, int]:
         """(words held, distinct words) of the unigram."""
         return len(self._ring), self._types
 
-    def pair_counts(self, prev: str | None) -> tuple[int, int]:
-        """(words that followed `prev`, distinct ones)."""
+    def pair_counts(self, prev: str | None, recent: int = 0) -> tuple[int, int]:
+        """(words that followed `prev`, distinct ones), leaving out the pairs among the last
+        `recent` words held."""
         c = self._pair_counts.get(prev, 0) if prev is not None else 0
-        return c, len(self._pairs[prev]) if c else 0
+        if not c:
+            return 0, 0
+        if not recent:
+            return c, len(self._pairs[prev])
+        left = self._without_recent(prev, self._pairs[prev], recent)
+        return sum(v[1] for v in left.values()), len(left)
 
     def forms_of_ids(self, ids) -> list[str | None]:
         """Forms of token ids when the text is not at hand: words as themselves, unknown
@@ -275,6 +307,24 @@ class Pairs:
     def __init__(self, store: RecentWords):
         self.store = store
         self.vocab_size = store.vocab_size
+        vocab = store.vocab
+        self._ends = {i for i, token in enumerate(vocab) if token in SENTENCE_ENDS}
+        self._words = np.zeros(len(vocab), dtype=bool)
+        self._words[[i for w, i in store.word_id.items()]] = True
+        if store.unk_id >= 0:
+            self._words[store.unk_id] = True
+
+    def _sentence_words(self, ids) -> int:
+        """How many words the sentence being written holds so far (from the last sentence end
+        in `ids`, SENTENCE_SCAN tokens back at most): its pairs are left out, so that a pair
+        typed earlier in the same sentence is not offered back as the next word."""
+        n = 0
+        for k in range(len(ids) - 1, max(-1, len(ids) - 1 - SENTENCE_SCAN), -1):
+            token = int(ids[k])
+            if token in self._ends:
+                break
+            n += bool(self._words[token]) if 0 <= token < len(self._words) else 1
+        return n
 
     def _previous(self, ids) -> str | None:
         last = int(ids[-1]) if len(ids) else -1
@@ -284,7 +334,7 @@ class Pairs:
         return token if token in self.store.word_id else None
 
     def distribution(self, ids) -> np.ndarray | None:
-        found = self.store.followers(self._previous(ids))
+        found = self.store.followers(self._previous(ids), self._sentence_words(ids))
         if found is None:
             return None
         p = np.zeros(self.vocab_size)
@@ -292,14 +342,14 @@ class Pairs:
         return p
 
     def outside(self, ids) -> dict[str, float]:
-        found = self.store.followers(self._previous(ids))
+        found = self.store.followers(self._previous(ids), self._sentence_words(ids))
         return {} if found is None else found[2]
 
     def counts(self, ids) -> tuple[int, int]:
-        return self.store.pair_counts(self._previous(ids))
+        return self.store.pair_counts(self._previous(ids), self._sentence_words(ids))
 
     def evidence(self, ids) -> float:
-        return evidence(*self.store.pair_counts(self._previous(ids)), self.store.discount["pairs"])
+        return evidence(*self.counts(ids), self.store.discount["pairs"])
 
 
 def evidence(c, t, discount: float):
