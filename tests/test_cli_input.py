@@ -296,3 +296,8 @@ def test_a_number_too_long_in_config_is_said_plainly(tmp_path):
 
     with pytest.raises(ModelError, match=r"not valid JSON \(a number too long\)$"):
         parse_json(tmp_path / "config.json", b'{"units": ' + b"9" * 5000 + b"}")
+
+
+def test_a_bad_time_budget_is_named():
+    result = invoke("train", "x.txt", "--time-budget", "xyz")
+    assert result.exit_code == 2 and "'--time-budget'" in one_error_line(result)

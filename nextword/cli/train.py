@@ -15,6 +15,11 @@ MODEL_OPTIONS = ("layers", "units", "embedding_dim", "projection_dim", "attentio
                  "chrono", "tied", "dropout")
 
 
+def _duration(ctx, param, value):
+    """--time-budget in seconds (Click names the option in its error)."""
+    return parse_duration(value) if value else None
+
+
 def _model(name: str):
     return default(ModelConfig, name)
 
@@ -88,7 +93,7 @@ def _training(name: str):
 @click.option("--learning-rate", type=FiniteFloatRange(0, min_open=True), default=None,
               help="Adam learning rate (halved when validation stalls). [default: 3e-3 at 512 "
                    "units, inversely proportional to the width, at most 0.012]")
-@click.option("--time-budget", default=None, metavar="DURATION",
+@click.option("--time-budget", default=None, metavar="DURATION", callback=_duration,
               help="Stop when this much time is spent (e.g. 90s, 10m, 1h) and keep the best model.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=_training("seed"), show_default=True,
               help="Random seed (0 to 2**32 - 1).")
@@ -104,7 +109,7 @@ def _training(name: str):
                    "size is the global batch, split across replicas; only the chief writes the model.")
 def train(corpus, model_dir, valid, time_budget, batch_size, resume, replace_any, strategy, **settings):
     """Train a model on CORPUS: files, directories (their text files), globs, or - for stdin."""
-    budget = parse_duration(time_budget) if time_budget else None
+    budget = time_budget
     if budget is not None and budget <= 0:
         raise click.BadParameter("must be more than zero", param_hint="--time-budget")
     # The options name the fields of the two settings they fill: the network's, the rest training's.
