@@ -147,20 +147,16 @@ class Predictor:
         store.discount.update(discounts_from_config(snap.config))
         components.update(store.components())
         weights = weights_from_config(snap.config, components)
-        note = None
+        predictor = cls(path, Mixture(components, weights), snap.tokenizer, snap.casing)
         if user_db == DEFAULT_STORE:
             user_db = default_user_db()
         if user_db:
             user_store = UserStore(Path(user_db).expanduser())
             try:
                 user_store.connection()  # opened now if it exists, so that damage shows at once
-                components[PERSONAL] = Personal(user_store, vocab)
+                predictor.use_store(user_store)
             except StoreUnavailable as exc:
-                note = str(exc)
-        predictor = cls(path, Mixture(components, weights), snap.tokenizer, snap.casing)
-        predictor.store_note = note
-        if PERSONAL in components:
-            predictor.learner = Learner(components[PERSONAL].user_store)
+                predictor.store_note = str(exc)
         return predictor
 
     @property
