@@ -22,17 +22,13 @@ from nextword.frontends import evaluate
 from nextword.modeldir.settings import ModelConfig
 from nextword.prediction.sampling import sample
 
+from .conftest import one_error_line
+
 BAD = "to be \udcff"  # what Python makes of the argument `$(printf 'to be \xff')`
 
 
 def invoke(*args, **kwargs):
     return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
-
-
-def one_error_line(result) -> str:
-    err = result.stderr
-    assert err.startswith("Error: ") and err.count("\n") == 1 and "Traceback" not in err, err
-    return err.strip()
 
 
 def nextword_process(*args, env=None, **kwargs):
