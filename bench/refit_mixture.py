@@ -1,11 +1,12 @@
-"""Fit a trained model's mixture again, as today's `nextword train` would at its end, into a
-copy of the model directory: for comparing mixture fits without training again.
+"""Fit a trained model's mixture and adaptation again, as today's `nextword train` would at
+its end, into a copy of the model directory: for comparing fits without training again.
 
     python bench/refit_mixture.py MODEL OUT [--tokens 20000]
 
 The validation tokens are the ones training held out (the same blocks of the corpus, for a
 model trained without --valid; the --valid files otherwise), so the weights see no text
-the network was trained on. OUT gets MODEL's files with config.json's "mixture" replaced.
+the network was trained on. OUT gets MODEL's files with config.json's "mixture" and "adaptation" replaced
+(prediction/mixture.py, prediction/adaptation.py).
 Imports TensorFlow (through nextword.data): a training-side tool.
 """
 
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nextword.modeldir import directory  # noqa: E402
+from nextword.prediction import adaptation  # noqa: E402
 from nextword.prediction import mixture as mixture_mod  # noqa: E402
 from nextword.prediction.ngram import KneserNey  # noqa: E402
 from nextword.prediction.windowed import engine_for  # noqa: E402
@@ -62,16 +64,18 @@ def main() -> None:
         ids = validation_ids(args.model, Path(tmp))
     snap = directory.load(args.model)
     lstm = engine_for(snap.config["_model"], snap.weights)
-    fitted = mixture_mod.fit(lstm, KneserNey(snap.ngram) if snap.ngram is not None else None,
-                             tokenizer.vocabulary(snap.tokenizer), ids, args.tokens)
+    fitted, columns = mixture_mod.fit_columns(lstm, KneserNey(snap.ngram) if snap.ngram is not None else None,
+                                              tokenizer.vocabulary(snap.tokenizer), ids, args.tokens)
     print(json.dumps(fitted))
+    adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1],
+                             snap.tokenizer.token_to_id(tokenizer.EOL), columns)
+    print(json.dumps(adapted))
     if args.out.exists():
         shutil.rmtree(args.out)
     shutil.copytree(args.model, args.out)
     config = json.loads((args.out / "config.json").read_text())
-    config["mixture"] = fitted
+    config["mixture"], config["adaptation"] = fitted, adapted
     (args.out / "config.json").write_text(json.dumps(config, indent=2))
-
 
 
 if __name__ == "__main__":

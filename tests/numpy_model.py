@@ -1,9 +1,9 @@
 """Model directories for tests, built with NumPy alone: no TensorFlow, no training.
 
 `write_numpy_model(path, text)` writes what `nextword train` writes (tokenizer.json,
-weights.npz, casing.json, ngram.npz, config.json with the settings, summary and mixture
-weights, the files' digests) through the model-directory writer, except model.keras (so
-`train --resume` has nothing to resume). The vocabulary, the display forms, the 3-gram
+weights.npz, casing.json, ngram.npz, config.json with the settings, summary, mixture
+weights, adaptation settings and the files' digests) through the model-directory writer,
+except model.keras (so `train --resume` has nothing to resume). The vocabulary, the display forms, the 3-gram
 counts and the mixture's weights are made by the product's own code; only the LSTM's
 weights are not learned but set:
 
@@ -29,8 +29,8 @@ import numpy as np
 from nextword import __version__
 from nextword.modeldir import directory
 from nextword.modeldir.settings import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, to_dict
+from nextword.prediction import adaptation, ngram_counts
 from nextword.prediction import mixture as mixture_mod
-from nextword.prediction import ngram_counts
 from nextword.prediction.lstm import Engine
 from nextword.text import casing, tokenizer
 
@@ -106,9 +106,13 @@ def write_numpy_model(path: Path, corpus_text: str, units: int | None = None, se
     cfg = network(V, units)
     arrays = weights(cfg, train_ids, seed)
     counts = ngram_counts.build(V, [train_ids]) if ngram else None
-    if mixture == FIT:
+    adapted = None
+    if mixture == FIT:  # and the adaptation after it, as training does
         kn = ngram_counts.KneserNey(counts) if counts is not None else None
-        mixture = mixture_mod.fit(Engine(cfg, arrays), kn, tokenizer.vocabulary(tok), valid_ids)
+        engine = Engine(cfg, arrays)
+        mixture, columns = mixture_mod.fit_columns(engine, kn, tokenizer.vocabulary(tok), valid_ids)
+        adapted = adaptation.fit(engine, valid_ids[: len(columns.known) + 1],
+                                 tok.token_to_id(tokenizer.EOL), columns)
     training = TrainConfig(seq_len=20, batch_size=16, epochs=1, learning_rate=0.01, seed=seed,
                            sampled_softmax=0, precision="float32", line_windows=False)
     summary = Summary(corpus=corpus or ["-"], train_tokens=len(train_ids), valid_tokens=len(valid_ids),
@@ -119,6 +123,8 @@ def write_numpy_model(path: Path, corpus_text: str, units: int | None = None, se
               "model": to_dict(cfg), "training": to_dict(training), "summary": to_dict(summary)}
     if isinstance(mixture, dict):
         config["mixture"] = mixture
+    if adapted is not None:
+        config["adaptation"] = adapted
 
     def extra(tmp: Path) -> None:
         casing.save(display, tmp)

@@ -21,6 +21,8 @@ def invoke(*args, **kwargs):
 def test_info_reports_a_healthy_model(numpy_model_dir):
     result = invoke("info", "-m", str(numpy_model_dir))
     assert result.exit_code == 0 and "validation perplexity" in result.stdout
+    adapting = next(line for line in result.stdout.splitlines() if line.startswith("learning as you go"))
+    assert "line ends (perplexity" in adapting  # the settings fitted with the mixture
     assert json.loads(invoke("info", "-m", str(numpy_model_dir), "--json").stdout)["format_version"]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner
 
 from nextword.cli.main import cli
 from nextword.frontends.learning import NAME, Learner
+from nextword.modeldir import directory
 from nextword.prediction.cache import RecentWords
 from nextword.prediction.dynamic import OutputAdapter
 from nextword.prediction.mixture import DEFAULT_WEIGHTS, Mixture, fit_weights
@@ -115,7 +117,8 @@ def test_neural_cache_favours_what_followed_a_similar_state():
 
 def test_evaluate_learn_reports_static_and_learning_side_by_side(model_dir, tmp_path):
     text = write_structured_corpus(tmp_path / "held-out.txt", sentences=60, seed=4)
-    result = CliRunner().invoke(cli, ["evaluate", "-m", str(model_dir), str(text), "--json", "--learn",
+    model = adapting(model_dir, tmp_path)
+    result = CliRunner().invoke(cli, ["evaluate", "-m", str(model), str(text), "--json", "--learn",
                                       "--no-baseline"])
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
@@ -133,8 +136,18 @@ def test_evaluate_learn_reports_static_and_learning_side_by_side(model_dir, tmp_
     assert table.exit_code == 0 and "full learning" in table.stdout.splitlines()[0]
 
 
+def adapting(model_dir, tmp_path):
+    """A copy of the session model that adapts: its own fitted step and cache weight are 0
+    (its LSTM has almost no weight in the mixture), the copy's are 1.5 and 0.1."""
+    model = tmp_path / "adapting"
+    shutil.copytree(model_dir, model)
+    directory.update_config(model, lambda c: c.update(adaptation={
+        "step": 1.5, "decay": 0.02, "cache_theta": 20.0, "cache_lambda": 0.1}))
+    return model
+
+
 def test_learning_a_line_fills_the_continuous_cache_of_this_process_only(model_dir, tmp_path):
-    predictor = Predictor.load(model_dir, user_db=tmp_path / "user.db")
+    predictor = Predictor.load(adapting(model_dir, tmp_path), user_db=tmp_path / "user.db")
     ids = predictor.context_ids("The old man ")
     before = predictor.mixture.distribution(ids).copy()
     network = predictor.engine.distribution(ids).copy()

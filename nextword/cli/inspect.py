@@ -55,6 +55,7 @@ def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> No
         ("validation perplexity", f"{s.val_perplexity:.1f}" if s.val_perplexity else "not measured"),
         ("unigram perplexity", f"{s.unigram_perplexity:.1f}" if s.unigram_perplexity else "?"),
         ("predictor", _mixture_summary(predictor, config)),
+        ("learning as you go", _adaptation_summary(predictor, config)),
         ("reading", f"in windows of {m.reading_window} tokens, as trained" if m.reading_window
                     else "on from one state"),
         ("training", f"{s.epochs_done} epoch(s), {s.wall_seconds:.0f} s, "
@@ -84,6 +85,22 @@ def _mixture_summary(predictor, config: dict) -> str:
     how = (f"fitted on {fitted:,} tokens" if isinstance(fitted, int) else "fitted weights"
            ) if "mixture" in config else "default weights"
     return " + ".join(parts) + f", {how}"
+
+
+def _adaptation_summary(predictor, config: dict) -> str:
+    """How the network adapts at line ends, e.g. "output layer step 1.5, continuous cache
+    0.10 (sharpness 20); fitted on 178 line ends (perplexity 59.9 -> 59.7)"."""
+    a = predictor.settings
+    parts = [f"output layer step {a.step:g}" if a.step else "no output-layer step",
+             f"continuous cache {a.lam:.2f} (sharpness {a.theta:g})" if a.lam else "no continuous cache"]
+    fitted = config.get("adaptation")
+    if fitted is None:
+        return ", ".join(parts) + "; defaults (the model has no fitted settings)"
+    lines, ppl = fitted.get("lines"), fitted.get("perplexity") or {}
+    how = f"fitted on {lines:,} line ends" if isinstance(lines, int) else "fitted"
+    if all(isinstance(ppl.get(k), (int, float)) for k in ("static", "learning")):
+        how += f" (perplexity {ppl['static']:.1f} -> {ppl['learning']:.1f})"
+    return ", ".join(parts) + "; " + how
 
 
 @click.command()

@@ -41,16 +41,19 @@ from nextword.store.database import UserStore
 from nextword.text import corpus
 
 NAME = "full learning"
-CONTINUOUS = NeuralCache(0)  # the continuous cache's settings: prediction/neural_cache.py's
+CONTINUOUS = "model"  # the continuous cache's settings: the model's (prediction/adaptation.py)
 
 
 class Learner:
     """The full predictor learning as it goes, on a temporary store of its own."""
 
     def __init__(self, predictor: Predictor, store_path: Path | None, dynamic: bool = True,
-                 neural: NeuralCache | None = CONTINUOUS):
+                 neural: NeuralCache | str | None = CONTINUOUS):
         """`store_path`: the temporary personal store (None: learn without one); `neural`:
-        the continuous cache's settings (None: none)."""
+        the continuous cache's settings (None: none; CONTINUOUS: the model's)."""
+        settings = predictor.settings
+        if neural == CONTINUOUS:
+            neural = NeuralCache(0, theta=settings.theta, lam=settings.lam)
         twin = predictor.fork()
         twin.use_store(UserStore(store_path) if store_path is not None else None)
         components = twin.mixture.components
@@ -58,7 +61,8 @@ class Learner:
         lstm = components.get("lstm")
         if neural is not None and lstm is not None:
             lstm = twin.mixture.components["lstm"] = CachedLSTM(getattr(lstm, "lstm", lstm), neural.fresh())
-        twin.adapter = OutputAdapter(lstm) if dynamic and lstm is not None else None
+        twin.adapter = (OutputAdapter(lstm, settings.step, settings.decay)
+                        if dynamic and lstm is not None else None)
         self.predictor = twin
         self.adapter = twin.adapter
         self.neural = lstm.cache if neural is not None and lstm is not None else None
@@ -195,7 +199,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 
 def evaluate_learning(predictor: Predictor, files: list[Path], suggestions: int = 6, ksr_words: int = 0,
-                      dynamic: bool = True, neural: NeuralCache | None = CONTINUOUS, store: bool = True,
+                      dynamic: bool = True, neural: NeuralCache | str | None = CONTINUOUS, store: bool = True,
                       log: Callable[[str], None] = lambda m: None) -> tuple[Scores, dict]:
     """The full predictor learning as it goes over FILES: its Scores (named NAME) and what
     it learned ({"lines": lines learned, "store_words": ..., "dynamic_steps": ...})."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -256,11 +257,36 @@ def target_probs(components: Mapping[str, Component], ids, forms=None, chunk: in
     return out
 
 
+@dataclass
+class Columns:
+    """What the mixture was fitted on: each component's probability of each known target
+    (`probs`, NaN where it had nothing to say; LSTM first), each one's evidence there
+    (`scale`), the fitted weights (`lam`), and which targets were known (`known`, over all
+    of the fit's targets). prediction/adaptation.py refits the LSTM's column on it."""
+
+    probs: np.ndarray
+    scale: np.ndarray
+    lam: np.ndarray
+    known: np.ndarray
+
+    def mixed(self, lstm: np.ndarray | None = None) -> np.ndarray:
+        """The mixture's probability of each known target; `lstm`: another LSTM column."""
+        probs = self.probs if lstm is None else np.column_stack([lstm, self.probs[:, 1:]])
+        active = np.where(np.isnan(probs), 0.0, self.scale)
+        return np.where(active > 0, probs, 0.0) * active @ self.lam / (active @ self.lam)
+
+
 def fit(lstm, ngram, vocab: list[str], valid_ids, max_tokens: int = FIT_TOKENS) -> dict:
     """Fit the weights of the LSTM, the n-gram (None if the model has none) and the cache
     on the first `max_tokens` validation tokens, read in order with the cache filled as it
     goes. Returns config["mixture"]: {"weights": {name: weight}, "fitted_on": targets,
     "perplexity": {"lstm", "ngram", "mixture": on those targets}}."""
+    return fit_columns(lstm, ngram, vocab, valid_ids, max_tokens)[0]
+
+
+def fit_columns(lstm, ngram, vocab: list[str], valid_ids,
+                max_tokens: int = FIT_TOKENS) -> tuple[dict, Columns]:
+    """`fit`, and the Columns it was fitted on."""
     ids = np.asarray(valid_ids[: max_tokens + 1], dtype=np.int64)
     if len(ids) < 2:
         raise ValueError("fitting the mixture needs at least 2 validation tokens")
@@ -278,14 +304,13 @@ def fit(lstm, ngram, vocab: list[str], valid_ids, max_tokens: int = FIT_TOKENS) 
     def perplexity(p: np.ndarray) -> float:
         return float(np.exp(-np.mean(np.log(np.maximum(p, 1e-300))))) if len(p) else float("nan")
 
-    active = np.where(np.isnan(probs), 0.0, scale)
-    mixed = np.where(active > 0, probs, 0.0) * active @ lam / (active @ lam)
-    figures = {"lstm": perplexity(probs[:, 0]), "mixture": perplexity(mixed)}
+    columns = Columns(probs, scale, lam, known)
+    figures = {"lstm": perplexity(probs[:, 0]), "mixture": perplexity(columns.mixed())}
     if ngram is not None:
         figures["ngram"] = perplexity(probs[:, 1])
     return {"weights": weights, "fitted_on": int(known.sum()),
             "perplexity": {k: round(v, 3) for k, v in figures.items()},
-            "discounts": discounts}
+            "discounts": discounts}, columns
 
 
 DISCOUNTS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # the grid `fit_evidence` tries for each D

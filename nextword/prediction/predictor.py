@@ -21,7 +21,7 @@ import numpy as np
 
 from nextword.modeldir import directory
 from nextword.paths import default_model_dir, default_user_db
-from nextword.prediction import sampling
+from nextword.prediction import adaptation, sampling
 from nextword.prediction.cache import RecentWords
 from nextword.prediction.mixture import PERSONAL, Mixture, discounts_from_config, weights_from_config
 from nextword.prediction.ngram import KneserNey
@@ -127,6 +127,7 @@ class Predictor:
         # (prediction/dynamic.py); the adapter is made at the first line learned.
         self.adaptation = True  # dynamic evaluation
         self.continuous = True  # the continuous cache over hidden states (neural_cache.py)
+        self.settings = adaptation.Settings()  # how much (config.json's, fitted in training)
         self.adapter = None
 
     @classmethod
@@ -148,6 +149,7 @@ class Predictor:
         components.update(store.components())
         weights = weights_from_config(snap.config, components)
         predictor = cls(path, Mixture(components, weights), snap.tokenizer, snap.casing)
+        predictor.settings = adaptation.from_config(snap.config)
         if user_db == DEFAULT_STORE:
             user_db = default_user_db()
         if user_db:
@@ -258,9 +260,10 @@ class Predictor:
         lstm = self.mixture.components.get("lstm")
         if self.continuous and dynamic.engines_of(lstm) and not hasattr(lstm, "cache"):
             lstm = self.mixture.components["lstm"] = neural_cache.CachedLSTM(
-                lstm, neural_cache.NeuralCache(self.vocab_size))
+                lstm, neural_cache.NeuralCache(self.vocab_size, theta=self.settings.theta,
+                                               lam=self.settings.lam))
         if self.adaptation and self.adapter is None and dynamic.engines_of(lstm):
-            self.adapter = dynamic.OutputAdapter(lstm)
+            self.adapter = dynamic.OutputAdapter(lstm, self.settings.step, self.settings.decay)
         dynamic.learn_line(self, context_window(text), self.adapter if self.adaptation else None)
         self._last = None
 

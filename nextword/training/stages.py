@@ -13,8 +13,8 @@ import tensorflow as tf
 from nextword.errors import ModelError
 from nextword.modeldir import directory, replacing
 from nextword.modeldir.settings import ModelConfig, TrainConfig, from_dict
+from nextword.prediction import adaptation, ngram_counts, windowed
 from nextword.prediction import mixture as mixture_mod
-from nextword.prediction import ngram_counts, windowed
 from nextword.prediction.lstm import Engine
 from nextword.prediction.ngram import KneserNey
 from nextword.text import tokenizer
@@ -161,8 +161,9 @@ def fit(job: Job, plan: Plan, net: keras.Model, batches: Batches, writer: ModelW
 
 
 def fit_predictor(job: Job, plan: Plan, text: Corpus, ngram: dict | None,
-                  best: float | None) -> tuple[dict | None, int]:
-    """How the saved network reads text, and the mixture's weights fitted to it."""
+                  best: float | None) -> tuple[dict | None, int, dict | None]:
+    """How the saved network reads text, the mixture's weights fitted to it, and how much
+    it adapts to the text being written (mixture, reading window, adaptation)."""
     # Ctrl-C here keeps the saved model, with the predictor's default weights.
     try:
         return fit_mixture(job, plan, text, ngram)
@@ -174,27 +175,35 @@ def fit_predictor(job: Job, plan: Plan, text: Corpus, ngram: dict | None,
             exit_code=exit_code(exc)) from None
 
 
-def fit_mixture(job: Job, plan: Plan, text: Corpus, ngram: dict | None) -> tuple[dict | None, int]:
-    """How the engine reads (windowed.choose_reading) and the weights of the LSTM, the
-    3-gram and the cache, fitted on the validation tokens with the model just saved, read
-    that way (predictors.mixture.fit); the weights are None (the predictor's defaults) on
-    failure. Returns (weights, reading_window)."""
+def fit_mixture(job: Job, plan: Plan, text: Corpus,
+                ngram: dict | None) -> tuple[dict | None, int, dict | None]:
+    """How the engine reads (windowed.choose_reading), the weights of the LSTM, the 3-gram
+    and the cache, fitted on the validation tokens with the model just saved, read that way
+    (prediction/mixture.py), then the adaptation's settings on the same tokens
+    (prediction/adaptation.py); None (the predictor's defaults) for what could not be
+    fitted. Returns (weights, reading_window, adaptation)."""
     snap, max_tokens = directory.load(job.model_dir), plan.fit_tokens()
     start, stop = text.valid_span
     ids = np.asarray(text.valid.ids()[start:min(stop, start + max_tokens + 1)], dtype=np.int64)
     engine = Engine(replace(snap.config["_model"], reading_window=0), snap.weights)
     reading, lstm = choose_reading(job, engine, plan.training.seq_len, ids)
     try:
-        fitted = mixture_mod.fit(lstm, KneserNey(ngram) if ngram is not None else None,
-                                 tokenizer.vocabulary(snap.tokenizer), ids, max_tokens)
+        fitted, columns = mixture_mod.fit_columns(lstm, KneserNey(ngram) if ngram is not None else None,
+                                                  tokenizer.vocabulary(snap.tokenizer), ids, max_tokens)
     except ValueError as exc:
         job.log(f"Note: the predictor keeps its default weights ({exc})")
-        return None, reading
+        return None, reading, None
     ppl, weights = fitted["perplexity"], fitted["weights"]
     job.log(f"Mixture fitted on {fitted['fitted_on']:,} validation tokens: perplexity "
             + ", ".join(f"{name} {ppl[name]:.1f}" for name in ("lstm", "ngram", "mixture") if name in ppl)
             + " (weights " + ", ".join(f"{name} {w:.2f}" for name, w in weights.items()) + ")")
-    return fitted, reading
+    eol = snap.tokenizer.token_to_id(tokenizer.EOL)
+    adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1], eol, columns)
+    job.log(f"Learning as you go fitted on {adapted['lines']:,} line ends: perplexity "
+            f"{adapted['perplexity']['static']:.1f} -> {adapted['perplexity']['learning']:.1f} "
+            f"(step {adapted['step']:g}, continuous cache {adapted['cache_lambda']:g} "
+            f"at sharpness {adapted['cache_theta']:g})")
+    return fitted, reading, adapted
 
 
 def choose_reading(job: Job, engine: Engine, window: int, ids: np.ndarray):

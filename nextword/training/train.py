@@ -109,9 +109,7 @@ def _train(job: Job) -> TrainResult:
 
         if job.chief and kept is None:
             _stage(job, 5, "Fitting the predictor to the saved network")
-            mixture, reading = stages.fit_predictor(job, plan, text, ngram, fitted.checkpoint.best)
-            # The predictor's adaptation parameters are fitted here, after the mixture.
-            writer.finish(mixture, reading)
+            writer.finish(*stages.fit_predictor(job, plan, text, ngram, fitted.checkpoint.best))
     best = fitted.checkpoint.run_best if kept else fitted.checkpoint.best
     return TrainResult(job.model_dir, best, writer.summary, wrote_model=job.chief and kept is None,
                        kept=kept)

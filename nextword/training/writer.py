@@ -109,18 +109,23 @@ class ModelWriter:
         self.summary.stopped_because = stopped_because
         return kept
 
-    def finish(self, mixture: dict | None, reading: int) -> None:
-        """Record why training stopped, how the network reads and the mixture's weights."""
+    def finish(self, mixture: dict | None, reading: int, adaptation: dict | None = None) -> None:
+        """Record why training stopped, how the network reads, the mixture's weights and
+        how much the predictor adapts."""
         try:
             directory.update_config(self.job.model_dir, functools.partial(
-                _record, reason=self.summary.stopped_because, reading=reading, mixture=mixture))
+                _record, reason=self.summary.stopped_because, reading=reading, mixture=mixture,
+                adaptation=adaptation))
         except OSError as exc:  # the model is saved; only these details of it are not
             self.job.log(f"Warning: could not record the mixture's weights and why training stopped "
                          f"in {self.job.model_dir}: {exc.strerror or exc}")
 
 
-def _record(config: dict, reason: str, reading: int, mixture: dict | None) -> None:
+def _record(config: dict, reason: str, reading: int, mixture: dict | None,
+            adaptation: dict | None) -> None:
     config["summary"].update(stopped_because=reason)
     config["model"]["reading_window"] = reading
     if mixture is not None:
         config["mixture"] = mixture
+    if adaptation is not None:
+        config["adaptation"] = adaptation

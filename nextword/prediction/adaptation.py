@@ -1,0 +1,146 @@
+"""How much the predictor adapts to the text being written, fitted at the end of training.
+
+Learning as you go changes the LSTM component two ways at each line end: a gradient step
+on its output layer (prediction/dynamic.py: step size and the pull back to the trained
+weights) and a continuous cache over its hidden states (prediction/neural_cache.py:
+sharpness theta and weight lambda). Their best values depend on the corpus and the
+network, so training fits them on the validation text, read in order with a step at each
+line end, after the mixture's weights (prediction/mixture.py), as the full predictor
+would read it: the other components' probabilities and weights are the mixture fit's,
+only the LSTM's column changes. The result is config.json's optional
+
+    "adaptation": {"step": s, "decay": d, "cache_theta": t, "cache_lambda": l,
+                   "fitted_on": tokens, "lines": line ends, "perplexity": {"static": ..,
+                   "learning": ..}}
+
+and a model without it (0.1.0's, or one trained before this) gets the defaults below.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from nextword.errors import ModelError
+from nextword.prediction import dynamic, neural_cache
+
+# The grids `fit` tries. Step 0 and lambda 0 are in them: with too few line ends to gain
+# from (or a text unlike itself), nothing adapts.
+STEPS = (0.0, 0.5, 1.0, 1.5, 2.5, 4.0)
+THETAS = (5.0, 10.0, 20.0, 40.0)
+LAMBDAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
+# Ranges a config.json's values must lie in (beyond them it was not written by training).
+RANGES = {"step": (0.0, 100.0), "decay": (0.0, 1.0), "cache_theta": (0.0, 1000.0),
+          "cache_lambda": (0.0, 1.0)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    step: float = dynamic.STEP
+    decay: float = dynamic.DECAY
+    theta: float = neural_cache.THETA
+    lam: float = neural_cache.LAMBDA
+
+    def as_config(self) -> dict[str, float]:
+        return {"step": self.step, "decay": self.decay, "cache_theta": self.theta,
+                "cache_lambda": self.lam}
+
+
+def from_config(config: dict) -> Settings:
+    """config.json's "adaptation" as Settings (the defaults where it has none); ModelError
+    if it is there but not what training writes."""
+    saved = config.get("adaptation")
+    if saved is None:
+        return Settings()
+    values = {}
+    for key, (low, high) in RANGES.items():
+        v = saved.get(key) if isinstance(saved, dict) else None
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                and low <= v <= high):
+            raise ModelError(f"{config.get('_path', 'the model')}/config.json has an invalid "
+                             f"\"adaptation\": {key} should be a number from {low:g} to {high:g}")
+        values[key] = float(v)
+    return Settings(values["step"], values["decay"], values["cache_theta"], values["cache_lambda"])
+
+
+def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY) -> dict:
+    """config["adaptation"] fitted on `ids` (the validation tokens the mixture was fitted
+    on) for the LSTM component `lstm`; `columns`: the mixture fit's mixture.Columns."""
+    ids = np.asarray(ids, dtype=np.int64)
+    hidden = np.concatenate([rows for _, rows in dynamic.hidden_rows(lstm, ids[:-1])])
+    features = own_adapter(lstm, 0.0, decay).features(hidden).astype(np.float32)
+    targets = ids[1:]
+    ends = [t for t in range(1, len(targets)) if ids[t] == eol_id]
+    known = columns.known
+
+    def mixed_loss(lstm_probs: np.ndarray) -> float:
+        return -float(np.mean(np.log(np.maximum(columns.mixed(lstm_probs[known]), 1e-300))))
+
+    caches = {theta: cache_probs(features, targets, ends, theta) for theta in THETAS}
+    best: tuple[float, float, float, float] | None = None
+    static = None
+    for step in STEPS:
+        lstm_probs = stepped_probs(own_adapter(lstm, step, decay), hidden, targets, ends)
+        for theta, (cache, filled) in caches.items():
+            for lam in LAMBDAS:
+                mixed = np.where(filled, (1 - lam) * lstm_probs + lam * cache, lstm_probs)
+                loss = mixed_loss(mixed)
+                if step == 0 and lam == 0:
+                    static = loss
+                if best is None or loss < best[0] - 1e-9:
+                    best = (loss, step, theta, lam)
+    assert best is not None and static is not None
+    loss, step, theta, lam = best
+    if lam == 0:
+        theta = neural_cache.THETA  # any: the cache has no weight
+    return {**Settings(step, decay if step else dynamic.DECAY, theta, lam).as_config(),
+            "fitted_on": int(known.sum()), "lines": len(ends),
+            "perplexity": {"static": round(math.exp(static), 3), "learning": round(math.exp(loss), 3)}}
+
+
+def own_adapter(lstm, step: float, decay: float) -> dynamic.OutputAdapter:
+    """An OutputAdapter over a fork of `lstm`'s first engine: its steps change nothing
+    that `lstm` (whose engines a windowed reading shares) reads."""
+    return dynamic.OutputAdapter(dynamic.engines_of(lstm)[0].fork(), step, decay)
+
+
+def stepped_probs(adapter: dynamic.OutputAdapter, hidden: np.ndarray, targets: np.ndarray,
+                  ends: list[int]) -> np.ndarray:
+    """The LSTM's probability of each target (after the top-layer vectors `hidden`) with a
+    step of `adapter` at each line end, as frontends/learning.py reads a text: the line
+    whose end is ids[t] is learned before ids[t + 1] is predicted."""
+    out = np.empty(len(targets))
+    start = 0
+    for stop in [*ends, len(targets)]:
+        z = adapter.logits(hidden[start:stop]).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        np.exp(z, out=z)
+        out[start:stop] = z[np.arange(stop - start), targets[start:stop]] / z.sum(axis=1)
+        if adapter.step_size > 0 and stop < len(targets):
+            adapter.step(hidden[start:stop], targets[start:stop])
+        start = stop
+    return out
+
+
+def cache_probs(features: np.ndarray, targets: np.ndarray, ends: list[int], theta: float):
+    """(the continuous cache's probability of each target, whether the cache held anything
+    then), the cache holding the lines finished before it (its last neural_cache.SIZE
+    positions), as neural_cache.NeuralCache reads them."""
+    keys = neural_cache.unit(features)
+    out = np.zeros(len(targets))
+    filled = np.zeros(len(targets), dtype=bool)
+    start = 0
+    for stop in [*ends, len(targets)]:
+        first = max(0, start - neural_cache.SIZE)
+        if start > first:
+            scores = theta * (keys[start:stop] @ keys[first:start].T).astype(np.float64)
+            scores -= scores.max(axis=1, keepdims=True)
+            weights = np.exp(scores)
+            weights /= weights.sum(axis=1, keepdims=True)
+            hits = targets[first:start][None, :] == targets[start:stop][:, None]
+            out[start:stop] = (weights * hits).sum(axis=1)
+            filled[start:stop] = True
+        start = stop
+    return out, filled

@@ -1,0 +1,103 @@
+"""How much the predictor adapts as it goes, fitted at the end of training
+(prediction/adaptation.py), and what config.json's "adaptation" may hold."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from nextword.errors import ModelError
+from nextword.frontends.learning import Learner
+from nextword.modeldir import directory
+from nextword.prediction import adaptation, mixture
+from nextword.prediction.predictor import Predictor
+
+# Lines the NumPy model (a bigram of the structured corpus) finds unlikely: each subject
+# with another subject's verb. Read again and again, learning them pays.
+SWAPPED = ["The cat barks at home.", "A dog sleeps by the river.", "My friend sings on the hill."]
+
+
+def fitted_on(predictor: Predictor, lines: list[str], rounds: int = 12):
+    ids = []
+    for _ in range(rounds):
+        for line in lines:
+            ids += predictor.context_ids(line)
+    ids.append(predictor.eol_id)
+    lstm = predictor.mixture.components["lstm"]
+    config, columns = mixture.fit_columns(lstm, predictor.mixture.components.get("ngram"),
+                                          predictor.id_to_token, ids)
+    return ids, config, adaptation.fit(lstm, ids, predictor.eol_id, columns)
+
+
+def test_fit_adapts_to_a_text_that_repeats_what_the_model_finds_unlikely(numpy_model_dir):
+    """The LSTM alone (in the full mixture the recent-pairs cache learns such a text at
+    once, and leaves the network little to gain: the next test)."""
+    predictor = Predictor.load(numpy_model_dir, user_db=None)
+    kernel = predictor.engine.output_kernel.copy()
+    ids = np.asarray(sum((predictor.context_ids(line) for line in SWAPPED * 12), []) + [predictor.eol_id])
+    lstm = predictor.mixture.components["lstm"]
+    probs = mixture.target_probs({"lstm": lstm}, ids)
+    columns = mixture.Columns(probs, np.ones_like(probs), np.ones(1), np.ones(len(probs), dtype=bool))
+    adapted = adaptation.fit(lstm, ids, predictor.eol_id, columns)
+    ppl = adapted["perplexity"]
+    static = math.exp(-np.log(probs[:, 0]).mean())
+    assert ppl["static"] == pytest.approx(static, rel=1e-3)
+    assert ppl["learning"] < 0.7 * ppl["static"]
+    assert adapted["step"] > 0 and adapted["cache_lambda"] > 0
+    assert adapted["lines"] == 35 and adapted["fitted_on"] == len(ids) - 1
+    assert np.array_equal(predictor.engine.output_kernel, kernel)  # the fit stepped a copy
+
+
+def test_in_the_full_mixture_the_fit_adapts_where_it_pays(numpy_model_dir):
+    predictor = Predictor.load(numpy_model_dir, user_db=None)
+    _, config, adapted = fitted_on(predictor, SWAPPED)
+    ppl = adapted["perplexity"]
+    assert ppl["static"] == pytest.approx(config["perplexity"]["mixture"], rel=1e-3)
+    assert ppl["learning"] <= ppl["static"]
+
+
+def test_fit_on_text_like_the_model_does_not_adapt_by_much(numpy_model_dir, structured_corpus):
+    predictor = Predictor.load(numpy_model_dir, user_db=None)
+    lines = structured_corpus.read_text().splitlines()[:40]
+    _, _, adapted = fitted_on(predictor, lines, rounds=1)
+    ppl = adapted["perplexity"]
+    assert ppl["learning"] <= ppl["static"]  # step 0 and weight 0 are on the grid
+    assert ppl["learning"] > 0.9 * ppl["static"]
+
+
+def test_the_fit_reads_the_text_as_learning_as_you_go_does(numpy_model_copy, tmp_path):
+    """The fit's learning perplexity is what `evaluate --learn` (frontends/learning.py)
+    measures with the fitted settings on the same tokens, the store aside."""
+    predictor = Predictor.load(numpy_model_copy, user_db=None)
+    ids, weights, adapted = fitted_on(predictor, SWAPPED)
+    directory.update_config(numpy_model_copy, lambda c: c.update(mixture=weights, adaptation=adapted))
+    predictor = Predictor.load(numpy_model_copy, user_db=None)
+    assert predictor.settings == adaptation.from_config(directory.read_config(numpy_model_copy))
+    learner = Learner(predictor, None)
+    ids = np.asarray(ids)
+    rows = np.concatenate([rows for _, rows in learner.stream_log_probs(ids)])
+    known = ids[1:] != predictor.unk_id
+    log_p = rows[np.arange(len(ids) - 1), ids[1:]][known]
+    assert math.exp(-log_p.mean()) == pytest.approx(adapted["perplexity"]["learning"], rel=0.01)
+
+
+def test_a_model_without_adaptation_settings_gets_the_defaults(numpy_model_dir):
+    assert adaptation.from_config({}) == adaptation.Settings()
+    config = directory.read_config(numpy_model_dir)
+    assert Predictor.load(numpy_model_dir, user_db=None).settings == adaptation.from_config(config)
+
+
+GOOD = {"step": 1.0, "decay": 0.02, "cache_theta": 20, "cache_lambda": 0.1}
+
+
+@pytest.mark.parametrize("value", [{**GOOD, "step": "1"}, {**GOOD, "cache_lambda": 1.5},
+                                   {**GOOD, "step": float("nan")}, {**GOOD, "decay": True},
+                                   {"step": 1.0}, [1, 2], "fast"])
+def test_invalid_adaptation_settings_are_a_model_error(value, numpy_model_copy):
+    with pytest.raises(ModelError, match="adaptation"):
+        adaptation.from_config({"adaptation": value})
+    directory.update_config(numpy_model_copy, lambda c: c.update(adaptation=value))
+    with pytest.raises(ModelError, match="adaptation"):
+        Predictor.load(numpy_model_copy, user_db=None)
