@@ -29,7 +29,8 @@ from nextword.errors import ModelError
 
 # Most bytes read from each JSON file of a model (far above what any trainer writes: a
 # config.json is a few KB, a tokenizer.json of a million words about 30 MB).
-JSON_LIMITS = {"config.json": 16 << 20, "casing.json": 64 << 20, "tokenizer.json": 256 << 20}
+JSON_LIMITS = {"config.json": 16 << 20, "casing.json": 64 << 20, "tokenizer.json": 256 << 20,
+               "lexicon.json": 16 << 20}
 DEFAULT_JSON_LIMIT = 16 << 20
 # Most bytes a member of an .npz may decompress to per byte stored (np.savez stores, 1:1;
 # trained weights deflate to about 1:1.1): more is a decompression bomb. Small members

@@ -30,8 +30,8 @@ def test_model_learns_far_below_unigram_perplexity(trained):
 
 def test_model_directory_is_complete(model_dir):
     names = sorted(p.name for p in model_dir.iterdir())
-    assert names == ["casing.json", "config.json", "model.keras", "ngram.npz", "tokenizer.json",
-                     "weights.npz"]
+    assert names == ["casing.json", "config.json", "lexicon.json", "model.keras", "ngram.npz",
+                     "tokenizer.json", "weights.npz"]
     config = json.loads((model_dir / "config.json").read_text())
     assert config["format_version"] == 1
     assert config["summary"]["train_tokens"] > 1000 and config["summary"]["val_perplexity"] > 1
@@ -59,11 +59,23 @@ def assert_error(result, fragment):
 
 def test_train_with_defaults_writes_the_default_location(tmp_path, isolated_model_path):
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
+    with corpus.open("a") as f:  # words below the vocabulary's cut (seen once)
+        f.write("At home, Mrs Smallridge's arrowroot arrived.\n")
     result = run_train([str(corpus), "--units", "16", "--embedding-dim", "8", "--epochs", "1",
                         "--seq-len", "10"])
     assert result.exit_code == 0, result.output + result.stderr
     assert f"Model written to {isolated_model_path}" in result.output
     assert CliRunner().invoke(cli, ["info"]).exit_code == 0
+    # The rare words are kept (lexicon.json, in the digests) and complete a typed prefix.
+    config = directory.read_config(isolated_model_path)
+    rare = json.loads((isolated_model_path / "lexicon.json").read_text())
+    assert "lexicon.json" in config["files"]
+    assert rare["counts"] == {"arrived": 1, "arrowroot": 1, "mrs": 1, "smallridge's": 1}
+    assert rare["display"] == {"mrs": "Mrs", "smallridge's": "Smallridge's"}
+    suggested = CliRunner().invoke(cli, ["predict", "-k", "3", "The cat saw Mrs smal"]).stdout.split()
+    assert suggested == ["Smallridge's"]
+    assert set(CliRunner().invoke(cli, ["predict", "-k", "3", "The cat arr"]).stdout.split()) == {
+        "arrived", "arrowroot"}
     # Each stage is announced as it starts, in order, numbered as lmplz numbers its own.
     stages = [line for line in result.stderr.splitlines() if line.startswith("=== ")]
     assert stages == ["=== 1/5 Reading the corpus ===", "=== 2/5 Setting up the network ===",

@@ -17,6 +17,8 @@
                       output_bias                (vocab,)
     model.keras     the Keras model with optimizer state, for `train --resume` only
     casing.json     optional: usual written forms of words ("python" -> "Python")
+    lexicon.json    optional: the corpus's words below the vocabulary's cut, with their
+                    counts and written forms (text/lexicon.py)
     ngram.npz       optional: Kneser-Ney counts (NGRAM_ARRAYS), integer arrays loaded with
                     allow_pickle=False; written by prediction/ngram_counts.py, read by prediction/ngram.py
     config.json's optional "mixture": {"weights": {"lstm": .., "ngram": .., "cache": ..,
@@ -55,7 +57,7 @@ from nextword import untrusted
 from nextword.errors import ModelError, NonFiniteWeights, TornRead
 from nextword.modeldir import swap
 from nextword.modeldir.settings import FORMAT_VERSION, ModelConfig, Summary, TrainConfig, from_dict
-from nextword.text import casing
+from nextword.text import casing, lexicon
 from nextword.text import tokenizer as tokenizer_mod
 
 CONFIG = "config.json"
@@ -336,6 +338,14 @@ def read_casing(path: Path, config: dict | None = None) -> dict[str, str]:
     return casing.parse(content)
 
 
+def read_lexicon(path: Path, tok, config: dict | None = None) -> lexicon.Lexicon:
+    """lexicon.json's rare words (an empty Lexicon without one: it is optional, and an aid,
+    see lexicon.parse), read as the model's other files are."""
+    if not os.path.lexists(Path(path) / lexicon.FILE):
+        return lexicon.Lexicon({})
+    return lexicon.parse(read_file(path, lexicon.FILE, config), tok.get_vocab())
+
+
 def check_ngram(arrays, vocab_size: int, what: str) -> dict[str, np.ndarray]:
     """The n-gram arrays as int64/float64, or ModelError naming `what` if they are not
     the counts of an order-3 model over `vocab_size` words (NGRAM_ARRAYS)."""
@@ -405,6 +415,7 @@ class Snapshot:
     weights: dict[str, np.ndarray]
     ngram: dict[str, np.ndarray] | None = None  # ngram.npz's arrays, if the model has one
     casing: dict[str, str] | None = None  # casing.json's display forms ({} without one)
+    lexicon: lexicon.Lexicon | None = None  # lexicon.json's rare words (empty without one)
 
 
 def load(path: Path, attempts: int = 3) -> Snapshot:
@@ -417,7 +428,8 @@ def load(path: Path, attempts: int = 3) -> Snapshot:
             tok = read_tokenizer(where, config["_model"], config)
             weights = read_weights(where, config["_model"], config)
             ngram = read_ngram(where, config["_model"].vocab_size, config)
-            return Snapshot(where, config, tok, weights, ngram, read_casing(where, config))
+            return Snapshot(where, config, tok, weights, ngram, read_casing(where, config),
+                            read_lexicon(where, tok, config))
         except ModelError as exc:
             # Retry a torn read, and a model a writer was putting back meanwhile.
             moved = swap.readable_path(Path(path)) != Path(path) or not Path(path).exists()

@@ -29,7 +29,7 @@ from nextword.errors import ModelError
 
 # What a model directory may hold (modeldir/directory.py's files); anything else means it is not ours.
 MODEL_FILES = {"config.json", "tokenizer.json", "weights.npz", "model.keras", "casing.json",
-               "ngram.npz"}
+               "ngram.npz", "lexicon.json"}
 # What file managers and network file systems drop into any directory.
 _HARMLESS = re.compile(r"\.DS_Store|Thumbs\.db|desktop\.ini|\.nfs[0-9a-fA-F]+")
 WORK_PREFIX = "nextword-"  # the trainer's work folders in the temporary directory

@@ -30,6 +30,7 @@ from nextword.prediction.windowed import engine_for
 from nextword.store.database import StoreUnavailable, UserStore
 from nextword.store.pending import Learner
 from nextword.text import tokenizer as tokenizer_mod
+from nextword.text.lexicon import Lexicon
 from nextword.text.rules import starts_sentence
 
 DEFAULT_STORE = "default"  # Predictor.load's user_db: the CLI's default store
@@ -128,6 +129,7 @@ class Predictor:
         self.adaptation = True  # dynamic evaluation
         self.continuous = True  # the continuous cache over hidden states (neural_cache.py)
         self.settings = adaptation.Settings()  # how much (config.json's, fitted in training)
+        self.lexicon = Lexicon({})  # the corpus's rare words (text/lexicon.py)
         self.adapter = None
 
     @classmethod
@@ -150,6 +152,7 @@ class Predictor:
         weights = weights_from_config(snap.config, components)
         predictor = cls(path, Mixture(components, weights), snap.tokenizer, snap.casing)
         predictor.settings = adaptation.from_config(snap.config)
+        predictor.lexicon = snap.lexicon if snap.lexicon is not None else Lexicon({})
         if user_db == DEFAULT_STORE:
             user_db = default_user_db()
         if user_db:
@@ -355,18 +358,24 @@ class Predictor:
         key = self.tokenizer.normalizer.normalize_str(prefix) if prefix else ""
         extra = [(w, p) for w, p in outside.items() if w.startswith(key)]
         # How words are shown: the cache's way for words outside the vocabulary, then the
-        # store's (for any word the user wrote), then the model's.
+        # store's (for any word the user wrote), then the model's (its rare words' too).
         display, outside_display = self.display, self.cache.display if self.cache is not None else {}
+        seen = set(outside)
         if self.personal is not None:
             words = self._last[2]  # the context's last words, as _predict read them
             guess = self.personal.guess(words)
             rare, shown = self.personal.completions(key, words)
-            extra += [(w, p) for w, p in rare.items() if w not in outside]
+            extra += [(w, p) for w, p in rare.items() if w not in seen]
+            seen.update(rare)
             if guess is not None:
                 shown.update(guess.shown)
             if shown:
                 display = ChainMap(shown, self.display)
                 outside_display = ChainMap(outside_display, shown)
+        if key and len(self.lexicon):  # the corpus's rare words, from the [UNK] share
+            extra += [(w, p) for w, p in self.lexicon.completions(key, float(vec[self.unk_id]), k).items()
+                      if w not in seen]
+            outside_display = ChainMap(outside_display, self.lexicon.display)
         if (len(ids) == 0 and not extra) or k <= 0:
             return Suggestions(text, prefix, [])
         probs = vec[ids]

@@ -26,11 +26,12 @@ _WORD = re.compile(WORD)
 
 
 class CaseCounter:
-    """Counts written forms of words away from sentence starts, over the first
-    SAMPLE_CHARS characters of text passed through `tee`."""
+    """Counts written forms of words away from sentence starts (and every word, in lower
+    case), over the first SAMPLE_CHARS characters of text passed through `tee`."""
 
     def __init__(self) -> None:
         self.forms: Counter[str] = Counter()
+        self.words: Counter[str] = Counter()  # every word, lower case (text/lexicon.py)
         self._seen = 0
 
     def tee(self, texts: Iterable[str]) -> Iterator[str]:
@@ -47,6 +48,7 @@ class CaseCounter:
             window = (window + text[last:match.start()])[-3:]
             last = match.end()
             word = match.group()
+            self.words[word.lower()] += 1
             if word[:1].isupper() and capital_may_be_positional(window):
                 window = word[-3:]
                 continue

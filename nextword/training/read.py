@@ -12,7 +12,8 @@ import numpy as np
 
 from nextword.errors import CorpusError
 from nextword.modeldir import directory
-from nextword.text import casing, corpus, tokenizer
+from nextword.text import casing, corpus, lexicon, tokenizer
+from nextword.text.lexicon import Lexicon
 from nextword.training import data
 from nextword.training.plan import Job, Windows, choose_windows
 
@@ -26,6 +27,7 @@ class Corpus:
     valid_names: list[str]  # the --valid files
     tok: object             # the tokenizers.Tokenizer
     display: dict           # how each word is shown (casing.py)
+    lexicon: Lexicon        # the words below the vocabulary's cut (text/lexicon.py)
     tokens: data.TokenFile  # the training tokens
     valid: data.TokenFile   # the validation tokens
     train_span: tuple[int, int]
@@ -51,7 +53,7 @@ class Corpus:
 def read_corpus(job: Job, work: Path, previous: dict | None) -> Corpus:
     """Files, vocabulary, token files, windows and validation text, in that order."""
     files, valid_files = find_files(job, work)
-    tok, display = vocabulary(job, files, previous)
+    tok, display, rare = vocabulary(job, files, previous)
     stats = corpus.DecodeStats()
     tokens, counts = encode(job, tok, files, work, stats)
     windows = choose_windows(job, tok.get_vocab_size(), tokens.count,
@@ -70,7 +72,7 @@ def read_corpus(job: Job, work: Path, previous: dict | None) -> Corpus:
     n_windows = len(starts) if starts is not None else data.window_count(train_span[1], windows.seq_len)
     return Corpus(names=[("-" if Path(f).parent == work else str(Path(f).resolve())) for f in files],
                   valid_names=[str(Path(f).resolve()) for f in valid_files], tok=tok,
-                  display=display, tokens=tokens, valid=valid, train_span=train_span,
+                  display=display, lexicon=rare, tokens=tokens, valid=valid, train_span=train_span,
                   valid_span=valid_span, windows=windows, starts=starts, n_windows=n_windows,
                   unigram=_unigram_perplexity(counts, valid_counts))
 
@@ -86,11 +88,12 @@ def find_files(job: Job, work: Path) -> tuple[list, list]:
     return files, valid_files
 
 
-def vocabulary(job: Job, files: list, previous: dict | None) -> tuple[object, dict]:
-    """The tokenizer and the words' display forms: the resumed model's, or learned from the text."""
+def vocabulary(job: Job, files: list, previous: dict | None) -> tuple[object, dict, Lexicon]:
+    """The tokenizer, the words' display forms and the rare words: the resumed model's, or
+    learned from the text."""
     if previous is not None:
-        return (directory.read_tokenizer(job.model_dir, previous["_model"], previous),
-                casing.load(job.model_dir))
+        tok = directory.read_tokenizer(job.model_dir, previous["_model"], previous)
+        return tok, casing.load(job.model_dir), directory.read_lexicon(job.model_dir, tok, previous)
     job.log(f"Building the vocabulary from {describe(files)} ...")
     cases = casing.CaseCounter()
     # The tokenizers trainer reads a few hundred pieces ahead: under a budget, small
@@ -98,7 +101,10 @@ def vocabulary(job: Job, files: list, previous: dict | None) -> tuple[object, di
     size = 16 << 10 if job.asked.time_budget else 64 << 10
     text = _until(corpus.pieces(corpus.iter_text(files), size), job.share(0.05))
     tok = tokenizer.train(cases.tee(text), job.asked.vocab_size, job.asked.min_count)
-    return tok, cases.display_forms(tok.get_vocab())
+    vocab = tok.get_vocab()
+    rare = lexicon.build(cases.words, vocab, tok.normalizer.normalize_str,
+                         cases.display_forms(w for w in cases.words if w not in vocab))
+    return tok, cases.display_forms(vocab), rare
 
 
 def encode(job: Job, tok, files: list, work: Path,

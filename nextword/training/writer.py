@@ -15,7 +15,7 @@ from nextword.errors import ModelError, NonFiniteWeights, Terminated, TrainingIn
 from nextword.modeldir import directory, replacing
 from nextword.modeldir.settings import FORMAT_VERSION, Summary, to_dict
 from nextword.prediction import ngram_counts
-from nextword.text import casing
+from nextword.text import casing, lexicon
 from nextword.training import network as model_mod
 from nextword.training.callbacks import BestCheckpoint, Progress
 from nextword.training.plan import Job, Plan
@@ -74,9 +74,11 @@ class ModelWriter:
                              + f"; {self.kept()}") from None
 
     def _extra_files(self, tmp: Path) -> None:
-        """The files beside weights.npz: the Keras model (to resume), casing, the 3-gram."""
+        """The files beside weights.npz: the Keras model (to resume), casing, the rare
+        words, the 3-gram."""
         self.net.save(tmp / directory.KERAS)
         casing.save(self.text.display, tmp)
+        lexicon.save(self.text.lexicon, tmp)
         if self.ngram is not None:
             ngram_counts.save(self.ngram, tmp)
 

@@ -1,0 +1,103 @@
+"""The corpus's rare words: those below the vocabulary's frequency cut, with their counts.
+
+The network and the 3-gram see such words as [UNK], so a word the corpus holds once or
+twice ("arrowroot", "Smallridge's") could never be suggested, however much of it was
+typed. Training keeps them (lexicon.json in the model directory, optional) and the
+predictor completes a typed prefix with them, each at its share of the [UNK] probability
+the model gives the context: P(w) = P([UNK] | context) * count(w) / (all their counts), a
+proper split of the mass the model already sets aside for words outside its vocabulary
+(prediction/predictor.py). On Emma (a 10-minute model, the next 1,000 words of the book
+typed) that took keystroke savings from 59.7 to 60.6 % (docs/benchmarks.md).
+
+    lexicon.json   {"counts": {word: count, ...}, "display": {word: written form, ...}}
+
+Words are keys as the tokenizer normalises them (lower case); the display form is the
+commonest written form when that is not the key. At most MAX_WORDS words of at most
+MAX_LENGTH characters, the commonest first. Like casing.json its content is read as
+hostile input and is an aid: anything that is not what training writes is left out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from nextword.text.rules import WORD
+
+FILE = "lexicon.json"
+MAX_WORDS = 50_000
+MAX_LENGTH = 48
+_WORD = re.compile(WORD)
+
+
+def build(counts: Counter[str], vocabulary: Iterable[str], normalize: Callable[[str], str],
+          display: dict[str, str]) -> Lexicon:
+    """The Lexicon: the words of `counts` (casing.CaseCounter.words) that are
+    not in `vocabulary`, as `normalize` (the tokenizer's) writes them, the commonest
+    MAX_WORDS; `display`: their written forms (casing.CaseCounter.display_forms)."""
+    vocab = set(vocabulary)
+    merged: Counter[str] = Counter()
+    for word, n in counts.items():
+        key = normalize(word)
+        if key and len(key) <= MAX_LENGTH and key not in vocab and _WORD.fullmatch(key):
+            merged[key] += n
+    words = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_WORDS]
+    return Lexicon(dict(words), {w: display[w] for w, _ in words if w in display and display[w].lower() == w})
+
+
+def save(lexicon: Lexicon, model_dir: Path) -> None:
+    (Path(model_dir) / FILE).write_text(json.dumps(lexicon.to_json(), ensure_ascii=False, sort_keys=True),
+                                        encoding="utf-8")
+
+
+def parse(content: bytes, vocabulary: Iterable[str]) -> Lexicon:
+    """The Lexicon in lexicon.json's `content`; an empty one for anything else than what
+    training writes (words that are vocabulary words, not words, or too long; counts that
+    are not positive integers are left out)."""
+    try:
+        data = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return Lexicon({})
+    if not isinstance(data, dict) or not isinstance(data.get("counts"), dict):
+        return Lexicon({})
+    vocab = set(vocabulary)
+    counts = {w: n for w, n in list(data["counts"].items())[:MAX_WORDS]
+              if isinstance(w, str) and len(w) <= MAX_LENGTH and w not in vocab and _WORD.fullmatch(w)
+              and isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 53}
+    display = data.get("display")
+    display = {w: f for w, f in display.items() if w in counts and isinstance(f, str) and f.lower() == w
+               } if isinstance(display, dict) else {}
+    return Lexicon(counts, display)
+
+
+class Lexicon:
+    """The rare words, for completing a prefix."""
+
+    def __init__(self, counts: dict[str, int], display: dict[str, str] | None = None):
+        self.words = sorted(counts)
+        self.counts = counts
+        self.total = sum(counts.values())
+        self.display = display or {}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def to_json(self) -> dict:
+        """lexicon.json's content (what `parse` read, or what `build` made)."""
+        return {"counts": self.counts, "display": self.display}
+
+    def completions(self, key: str, unk_probability: float, k: int) -> dict[str, float]:
+        """{word: probability} for the `k` commonest rare words starting with `key` (a
+        normalised, non-empty prefix): their shares of `unk_probability`."""
+        if not key or not self.total or k <= 0:
+            return {}
+        lo = bisect_left(self.words, key)
+        hi = bisect_left(self.words, key + "\U0010ffff", lo)
+        scale = unk_probability / self.total
+        best = heapq.nlargest(k, self.words[lo:hi], key=self.counts.__getitem__)
+        return {w: scale * self.counts[w] for w in best}
