@@ -64,9 +64,8 @@ def test_the_predictor_completes_rare_words_from_the_unk_share(numpy_model_copy)
     assert "arrowroot" not in dict(predictor.suggest("The old man ", 10))
     vec, _ = predictor._predict("The old man a", "The old man ", len("The old man "))
     everything = dict(predictor.suggest("The old man a", 1000))
-    fits = vec[predictor.candidates("a")].sum()
-    assert everything["arrowroot"] == pytest.approx(vec[predictor.unk_id] * 3 / 5 / (fits + vec[predictor.unk_id]
-                                                                                       * 4 / 5), rel=1e-6)
+    fits, unk = vec[predictor.candidates("a")].sum(), vec[predictor.unk_id]
+    assert everything["arrowroot"] == pytest.approx(unk * 3 / 5 / (fits + unk * 4 / 5), rel=1e-6)
     assert np.isclose(sum(everything.values()), 1.0)
 
 

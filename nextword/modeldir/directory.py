@@ -343,7 +343,7 @@ def read_lexicon(path: Path, tok, config: dict | None = None) -> lexicon.Lexicon
     see lexicon.parse), read as the model's other files are."""
     if not os.path.lexists(Path(path) / lexicon.FILE):
         return lexicon.Lexicon({})
-    return lexicon.parse(read_file(path, lexicon.FILE, config), tok.get_vocab())
+    return lexicon.lazy(read_file(path, lexicon.FILE, config), tok.get_vocab())
 
 
 def check_ngram(arrays, vocab_size: int, what: str) -> dict[str, np.ndarray]:

@@ -372,7 +372,7 @@ class Predictor:
             if shown:
                 display = ChainMap(shown, self.display)
                 outside_display = ChainMap(outside_display, shown)
-        if key and len(self.lexicon):  # the corpus's rare words, from the [UNK] share
+        if key:  # the corpus's rare words, from the [UNK] share
             extra += [(w, p) for w, p in self.lexicon.completions(key, float(vec[self.unk_id]), k).items()
                       if w not in seen]
             outside_display = ChainMap(outside_display, self.lexicon.display)

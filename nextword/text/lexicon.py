@@ -12,7 +12,7 @@ typed) that took keystroke savings from 59.7 to 60.6 % (docs/benchmarks.md).
     lexicon.json   {"counts": {word: count, ...}, "display": {word: written form, ...}}
 
 Words are keys as the tokenizer normalises them (lower case); the display form is the
-commonest written form when that is not the key. At most MAX_WORDS words of at most
+commonest written form when that is not the key. At most MAX_WORDS (20,000) words of at most
 MAX_LENGTH characters, the commonest first. Like casing.json its content is read as
 hostile input and is an aid: anything that is not what training writes is left out.
 """
@@ -20,6 +20,7 @@ hostile input and is an aid: anything that is not what training writes is left o
 from __future__ import annotations
 
 import heapq
+import itertools
 import json
 import re
 from bisect import bisect_left
@@ -30,8 +31,9 @@ from pathlib import Path
 from nextword.text.rules import WORD
 
 FILE = "lexicon.json"
-MAX_WORDS = 50_000
+MAX_WORDS = 20_000
 MAX_LENGTH = 48
+SCAN = 256  # more words than this after a prefix: found in order of count, not sorted
 _WORD = re.compile(WORD)
 
 
@@ -55,6 +57,11 @@ def save(lexicon: Lexicon, model_dir: Path) -> None:
                                         encoding="utf-8")
 
 
+def lazy(content: bytes, vocabulary: Iterable[str]) -> Lexicon:
+    """The Lexicon of lexicon.json's `content`, read at its first use."""
+    return Lexicon(source=lambda: parse(content, vocabulary))
+
+
 def parse(content: bytes, vocabulary: Iterable[str]) -> Lexicon:
     """The Lexicon in lexicon.json's `content`; an empty one for anything else than what
     training writes (words that are vocabulary words, not words, or too long; counts that
@@ -66,9 +73,10 @@ def parse(content: bytes, vocabulary: Iterable[str]) -> Lexicon:
     if not isinstance(data, dict) or not isinstance(data.get("counts"), dict):
         return Lexicon({})
     vocab = set(vocabulary)
+    # (Cheap checks, not WORD: a file of 20,000 words is read at the first prefix typed.)
     counts = {w: n for w, n in list(data["counts"].items())[:MAX_WORDS]
-              if isinstance(w, str) and len(w) <= MAX_LENGTH and w not in vocab and _WORD.fullmatch(w)
-              and isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 53}
+              if isinstance(w, str) and 0 < len(w) <= MAX_LENGTH and w.isprintable() and " " not in w
+              and w not in vocab and isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 53}
     display = data.get("display")
     display = {w: f for w, f in display.items() if w in counts and isinstance(f, str) and f.lower() == w
                } if isinstance(display, dict) else {}
@@ -76,16 +84,43 @@ def parse(content: bytes, vocabulary: Iterable[str]) -> Lexicon:
 
 
 class Lexicon:
-    """The rare words, for completing a prefix."""
+    """The rare words, for completing a prefix. Made from lexicon.json's bytes it reads them
+    at the first use (a 20,000-word file takes tens of milliseconds: not the cold start's)."""
 
-    def __init__(self, counts: dict[str, int], display: dict[str, str] | None = None):
-        self.words = sorted(counts)
-        self.counts = counts
-        self.total = sum(counts.values())
-        self.display = display or {}
+    def __init__(self, counts: dict[str, int] | None = None, display: dict[str, str] | None = None,
+                 source: Callable[[], Lexicon] | None = None):
+        self._source = source
+        self._set(counts or {}, display or {})
+
+    def _set(self, counts: dict[str, int], display: dict[str, str]) -> None:
+        self._counts = counts
+        self._display = display
+        # By first character, commonest first: `counts` is in that order (as build makes
+        # it and lexicon.json keeps it; another order only makes the short prefixes' picks
+        # less good).
+        self._by_first: dict[str, list[str]] = {}
+        for w in counts:
+            self._by_first.setdefault(w[:1], []).append(w)
+        self._words = sorted(counts)
+        self._total = sum(counts.values())
+
+    def _read(self) -> None:
+        if self._source is not None:
+            read, self._source = self._source(), None
+            self.__dict__.update(read.__dict__)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        self._read()
+        return self._counts
+
+    @property
+    def display(self) -> dict[str, str]:
+        self._read()
+        return self._display
 
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self.counts)
 
     def to_json(self) -> dict:
         """lexicon.json's content (what `parse` read, or what `build` made)."""
@@ -94,10 +129,15 @@ class Lexicon:
     def completions(self, key: str, unk_probability: float, k: int) -> dict[str, float]:
         """{word: probability} for the `k` commonest rare words starting with `key` (a
         normalised, non-empty prefix): their shares of `unk_probability`."""
-        if not key or not self.total or k <= 0:
+        self._read()
+        if not key or not self._total or k <= 0:
             return {}
-        lo = bisect_left(self.words, key)
-        hi = bisect_left(self.words, key + "\U0010ffff", lo)
-        scale = unk_probability / self.total
-        best = heapq.nlargest(k, self.words[lo:hi], key=self.counts.__getitem__)
-        return {w: scale * self.counts[w] for w in best}
+        lo = bisect_left(self._words, key)
+        hi = bisect_left(self._words, key + "\U0010ffff", lo)
+        if hi - lo > SCAN:  # a short prefix: the commonest words first, until k of them fit
+            bucket = self._by_first.get(key[:1], [])
+            best = list(itertools.islice((w for w in bucket if w.startswith(key)), k))
+        else:
+            best = heapq.nlargest(k, self._words[lo:hi], key=self._counts.__getitem__)
+        scale = unk_probability / self._total
+        return {w: scale * self._counts[w] for w in best}
