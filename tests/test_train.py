@@ -65,7 +65,8 @@ def test_train_with_defaults_writes_the_default_location(tmp_path, isolated_mode
                         "--seq-len", "10"])
     assert result.exit_code == 0, result.output + result.stderr
     assert f"Model written to {isolated_model_path}" in result.output
-    assert CliRunner().invoke(cli, ["info"]).exit_code == 0
+    info = CliRunner().invoke(cli, ["info"])
+    assert info.exit_code == 0 and "4 below the vocabulary's cut" in info.stdout
     # The rare words are kept (lexicon.json, in the digests) and complete a typed prefix.
     config = directory.read_config(isolated_model_path)
     rare = json.loads((isolated_model_path / "lexicon.json").read_text())

@@ -8,6 +8,7 @@ from nextword.cli.loading import load_predictor, note_store
 from nextword.cli.options import model_option, resolve_user_db, user_db_option
 from nextword.cli.output import write_stdout
 from nextword.cli.store import describe_store
+from nextword.text import lexicon
 
 
 @click.command()
@@ -56,6 +57,8 @@ def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> No
         ("unigram perplexity", f"{s.unigram_perplexity:.1f}" if s.unigram_perplexity else "?"),
         ("predictor", _mixture_summary(predictor, config)),
         ("learning as you go", _adaptation_summary(predictor, config)),
+        ("rare words", f"{len(predictor.lexicon):,} below the vocabulary's cut, offered for a typed prefix"
+                       if (path / lexicon.FILE).exists() else "none kept (trained before lexicon.json)"),
         ("reading", f"in windows of {m.reading_window} tokens, as trained" if m.reading_window
                     else "on from one state"),
         ("training", f"{s.epochs_done} epoch(s), {s.wall_seconds:.0f} s, "
