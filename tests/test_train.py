@@ -187,12 +187,14 @@ def test_ctrl_c_keeps_the_best_model_and_says_how_to_resume(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.")]
 
 
-def test_ctrl_c_while_fitting_the_mixture_keeps_the_saved_model(tmp_path, monkeypatch):
-    from nextword.prediction import mixture
+@pytest.mark.parametrize("where", ["mixture.fit_columns", "adaptation.fit"])
+def test_ctrl_c_while_fitting_the_mixture_keeps_the_saved_model(tmp_path, monkeypatch, where):
+    from nextword.prediction import adaptation, mixture
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
-    monkeypatch.setattr(mixture, "fit", interrupted)
+    module, name = where.split(".")
+    monkeypatch.setattr({"mixture": mixture, "adaptation": adaptation}[module], name, interrupted)
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
     result = run_train([str(corpus), "-m", str(tmp_path / "m"), "--units", "8", "--embedding-dim", "8",
                         "--seq-len", "10", "--epochs", "1"])

@@ -19,6 +19,7 @@ and a model without it (0.1.0's, or one trained before this) gets the defaults b
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +27,10 @@ import numpy as np
 from nextword.errors import ModelError
 from nextword.prediction import dynamic, neural_cache
 
-# The grids `fit` tries. Step 0 and lambda 0 are in them: with too few line ends to gain
-# from (or a text unlike itself), nothing adapts.
-STEPS = (0.0, 0.5, 1.0, 1.5, 2.5, 4.0)
+# The grids `fit` tries (the steps from the smallest up, while each does better). Step 0
+# and lambda 0 are in them: with too few line ends to gain from (or a text unlike
+# itself), nothing adapts.
+STEPS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.5, 4.0)
 THETAS = (5.0, 10.0, 20.0, 40.0)
 LAMBDAS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3)
 # Ranges a config.json's values must lie in (beyond them it was not written by training).
@@ -65,34 +67,43 @@ def from_config(config: dict) -> Settings:
     return Settings(values["step"], values["decay"], values["cache_theta"], values["cache_lambda"])
 
 
-def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY) -> dict:
+def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY,
+        deadline: float | None = None) -> dict:
     """config["adaptation"] fitted on `ids` (the validation tokens the mixture was fitted
-    on) for the LSTM component `lstm`; `columns`: the mixture fit's mixture.Columns."""
+    on) for the LSTM component `lstm`; `columns`: the mixture fit's mixture.Columns. The
+    steps are tried from the smallest up, until one does no better than the one before
+    (or time.monotonic() passes `deadline`): each costs a pass of the output layer."""
     ids = np.asarray(ids, dtype=np.int64)
     hidden = np.concatenate([rows for _, rows in dynamic.hidden_rows(lstm, ids[:-1])])
     features = own_adapter(lstm, 0.0, decay).features(hidden).astype(np.float32)
     targets = ids[1:]
     ends = [t for t in range(1, len(targets)) if ids[t] == eol_id]
     known = columns.known
+    caches = cache_probs(features, targets, ends, known, THETAS)
 
-    def mixed_loss(lstm_probs: np.ndarray) -> float:
-        return -float(np.mean(np.log(np.maximum(columns.mixed(lstm_probs[known]), 1e-300))))
-
-    caches = {theta: cache_probs(features, targets, ends, theta) for theta in THETAS}
-    best: tuple[float, float, float, float] | None = None
-    static = None
-    for step in STEPS:
-        lstm_probs = stepped_probs(own_adapter(lstm, step, decay), hidden, targets, ends)
+    def best_cache(lstm_probs: np.ndarray) -> tuple[float, float, float]:
+        """(loss, theta, lambda) of the best cache setting over `lstm_probs` (known rows)."""
+        out = None
         for theta, (cache, filled) in caches.items():
             for lam in LAMBDAS:
-                mixed = np.where(filled, (1 - lam) * lstm_probs + lam * cache, lstm_probs)
-                loss = mixed_loss(mixed)
-                if step == 0 and lam == 0:
-                    static = loss
-                if best is None or loss < best[0] - 1e-9:
-                    best = (loss, step, theta, lam)
-    assert best is not None and static is not None
-    loss, step, theta, lam = best
+                mixed = columns.mixed(np.where(filled, (1 - lam) * lstm_probs + lam * cache, lstm_probs))
+                loss = -float(np.mean(np.log(np.maximum(mixed, 1e-300))))
+                if out is None or loss < out[0] - 1e-9:
+                    out = (loss, theta, lam)
+        assert out is not None
+        return out
+
+    static = -float(np.mean(np.log(np.maximum(columns.mixed(), 1e-300))))
+    best = (*best_cache(columns.probs[:, 0]), 0.0)  # (loss, theta, lambda, step)
+    for step in STEPS[1:]:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        probs = stepped_probs(own_adapter(lstm, step, decay), hidden, targets, ends)[known]
+        trial = (*best_cache(probs), step)
+        if trial[0] >= best[0] - 1e-9:
+            break
+        best = trial
+    loss, theta, lam, step = best
     if lam == 0:
         theta = neural_cache.THETA  # any: the cache has no weight
     return {**Settings(step, decay if step else dynamic.DECAY, theta, lam).as_config(),
@@ -124,23 +135,29 @@ def stepped_probs(adapter: dynamic.OutputAdapter, hidden: np.ndarray, targets: n
     return out
 
 
-def cache_probs(features: np.ndarray, targets: np.ndarray, ends: list[int], theta: float):
-    """(the continuous cache's probability of each target, whether the cache held anything
-    then), the cache holding the lines finished before it (its last neural_cache.SIZE
-    positions), as neural_cache.NeuralCache reads them."""
+def cache_probs(features: np.ndarray, targets: np.ndarray, ends: list[int], known: np.ndarray,
+                thetas) -> dict[float, tuple[np.ndarray, np.ndarray]]:
+    """{theta: (the continuous cache's probability of each known target, whether the cache
+    held anything then)}, the cache holding the lines finished before it (their last
+    neural_cache.SIZE positions, unknown targets too), as neural_cache.NeuralCache reads
+    them; `features`: every row's (the keys)."""
+    rows = np.flatnonzero(known)
     keys = neural_cache.unit(features)
-    out = np.zeros(len(targets))
-    filled = np.zeros(len(targets), dtype=bool)
+    out = {theta: (np.zeros(len(rows)), np.zeros(len(rows), dtype=bool)) for theta in thetas}
     start = 0
     for stop in [*ends, len(targets)]:
         first = max(0, start - neural_cache.SIZE)
-        if start > first:
-            scores = theta * (keys[start:stop] @ keys[first:start].T).astype(np.float64)
-            scores -= scores.max(axis=1, keepdims=True)
-            weights = np.exp(scores)
-            weights /= weights.sum(axis=1, keepdims=True)
-            hits = targets[first:start][None, :] == targets[start:stop][:, None]
-            out[start:stop] = (weights * hits).sum(axis=1)
-            filled[start:stop] = True
+        mine = (rows >= start) & (rows < stop)
+        if start > first and mine.any():
+            at = rows[mine]
+            cos = (keys[at] @ keys[first:start].T).astype(np.float64)
+            hits = targets[first:start][None, :] == targets[at][:, None]
+            for theta, (probs, filled) in out.items():
+                scores = theta * cos
+                scores -= scores.max(axis=1, keepdims=True)
+                weights = np.exp(scores)
+                weights /= weights.sum(axis=1, keepdims=True)
+                probs[mine] = (weights * hits).sum(axis=1)
+                filled[mine] = True
         start = stop
-    return out, filled
+    return out

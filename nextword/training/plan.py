@@ -25,9 +25,12 @@ UNLIMITED = 10**6
 # Fitting the mixture reads validation tokens with the NumPy LSTM: about 0.45 ms a token
 # with 512 units (measured on an Intel Xeon with AMX); the time budget keeps this much back
 # for each of READ_PASSES passes over the fit's tokens: choosing the reading (continuous and
-# windowed, as fast when a whole text is read, over half of them) and the fit itself.
+# windowed, as fast when a whole text is read, over half of them), the fit itself, and the
+# adaptation's fit after it (prediction/adaptation.py: as long as the mixture's, measured on
+# WikiText-2 with 512 units and 8,173 words on an AMD EPYC: 36 and 37 s on a loaded host).
 FIT_SECONDS_PER_TOKEN = 5e-4
 READ_PASSES = 2
+ADAPTATION_PASSES = 2
 
 
 @dataclass(frozen=True)
@@ -122,10 +125,11 @@ class Plan:
         return int(min(mixture_mod.FIT_TOKENS, max(1000, most)))
 
     def training_deadline(self, deadline: float | None) -> float | None:
-        """When training stops under the time budget: early enough to fit the mixture too."""
+        """When training stops under the time budget: early enough to fit the mixture and the
+        adaptation too."""
         if deadline is None:
             return None
-        return deadline - self.fit_tokens() * FIT_SECONDS_PER_TOKEN * READ_PASSES
+        return deadline - self.fit_tokens() * FIT_SECONDS_PER_TOKEN * (READ_PASSES + ADAPTATION_PASSES)
 
 
 def make_plan(job: Job, windows: Windows, vocab: int, train_tokens: int, n_windows: int,

@@ -198,7 +198,7 @@ def fit_mixture(job: Job, plan: Plan, text: Corpus,
             + ", ".join(f"{name} {ppl[name]:.1f}" for name in ("lstm", "ngram", "mixture") if name in ppl)
             + " (weights " + ", ".join(f"{name} {w:.2f}" for name, w in weights.items()) + ")")
     eol = snap.tokenizer.token_to_id(tokenizer.EOL)
-    adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1], eol, columns)
+    adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1], eol, columns, deadline=job.deadline)
     job.log(f"Learning as you go fitted on {adapted['lines']:,} line ends: perplexity "
             f"{adapted['perplexity']['static']:.1f} -> {adapted['perplexity']['learning']:.1f} "
             f"(step {adapted['step']:g}, continuous cache {adapted['cache_lambda']:g} "
