@@ -132,3 +132,25 @@ def test_a_config_from_before_reading_windows_reads_on():
     assert from_dict(ModelConfig, {"vocab_size": 10}).reading_window == 0
     with pytest.raises(ValueError):
         ModelConfig(vocab_size=10, reading_window=1)
+
+
+def test_a_fork_adapts_apart_from_the_texts_beside_it():
+    """Dynamic evaluation sets the adapted output layer on every engine of the text's
+    WindowedEngine: another text's fork (an editor's other document) keeps the trained one."""
+    from nextword.prediction.dynamic import OutputAdapter
+
+    base = WindowedEngine(random_engine(0, 10), 10)
+    trained = base.engine.output_kernel.copy()
+    mine, other = base.fork(), base.fork()
+    ids = list(range(2, 30))
+
+    def stream(engine):
+        return np.concatenate([rows for _, rows in engine.stream_log_probs(ids)])
+
+    before = stream(other)
+    adapter = OutputAdapter(mine, step=1.0, decay=0.0)
+    adapter.learn([1, *ids[:12], 1])
+    assert not np.allclose(stream(mine), before)  # this text adapted ...
+    assert np.array_equal(stream(other), before)  # ... the other did not
+    assert np.array_equal(base.engine.output_kernel, trained)
+    assert OutputAdapter(base.fork()).kernel0 is base.engine.output_kernel  # a new text: trained

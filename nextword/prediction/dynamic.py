@@ -47,12 +47,6 @@ def engines_of(lstm) -> list[Engine]:
     return []
 
 
-def own_engines(lstm) -> list[Engine]:
-    """engines_of(lstm) less a windowed engine's inner Engine, which its forks share."""
-    engines = engines_of(lstm)
-    return engines if isinstance(getattr(lstm, "lstm", lstm), Engine) else engines[1:]
-
-
 def hidden_rows(lstm, ids, chunk: int = CHUNK):
     """(position, top-layer vectors) chunk by chunk, row j after ids[:position + j + 1], as
     the LSTM component reads a whole text (its `stream_log_probs` without the output layer)."""

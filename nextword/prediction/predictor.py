@@ -287,9 +287,9 @@ class Predictor:
         twin.mixture = Mixture(components, self.mixture.weights)
         twin._last = None
         if self.adapter is not None:  # the network's adaptation is this text's, not the twin's
-            from nextword.prediction.dynamic import own_engines
+            from nextword.prediction.dynamic import engines_of
 
-            for engine in own_engines(components.get("lstm")):
+            for engine in engines_of(components.get("lstm")):
                 engine.output_kernel, engine.output_bias = self.adapter.kernel0, self.adapter.bias0
                 engine._probs = None
         twin.adapter = None

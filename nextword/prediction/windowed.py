@@ -78,8 +78,10 @@ class WindowedEngine:
         return self.engine.vocab_size
 
     def fork(self) -> WindowedEngine:
-        """The same weights with caches of its own, for another text."""
-        return WindowedEngine(self.engine, self.window)
+        """The same weights with caches of its own, for another text. The inner Engine is
+        forked too: the output layer a text adapts to (prediction/dynamic.py) is set on
+        each of its engines, and must not reach another text's."""
+        return WindowedEngine(self.engine.fork(), self.window)
 
     def distribution(self, ids) -> np.ndarray:
         """Next-token probabilities after `ids` (non-empty). The reader that takes over at
