@@ -106,7 +106,7 @@ def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY,
     loss, theta, lam, step = best
     if lam == 0:
         theta = neural_cache.THETA  # any: the cache has no weight
-    return {**Settings(step, decay if step else dynamic.DECAY, theta, lam).as_config(),
+    return {**Settings(step, decay, theta, lam).as_config(),
             "fitted_on": int(known.sum()), "lines": len(ends),
             "perplexity": {"static": round(math.exp(static), 3), "learning": round(math.exp(loss), 3)}}
 
