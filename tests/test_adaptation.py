@@ -67,20 +67,30 @@ def test_fit_on_text_like_the_model_does_not_adapt_by_much(numpy_model_dir, stru
     assert ppl["learning"] > 0.9 * ppl["static"]
 
 
-def test_the_fit_reads_the_text_as_learning_as_you_go_does(numpy_model_copy, tmp_path):
-    """The fit's learning perplexity is what `evaluate --learn` (frontends/learning.py)
-    measures with the fitted settings on the same tokens, the store aside."""
+@pytest.mark.parametrize("settings", [adaptation.Settings(1.5, 0.02, 20.0, 0.1),
+                                      adaptation.Settings(0.0, 0.02, 5.0, 0.3),
+                                      adaptation.Settings(4.0, 0.0, 20.0, 0.0)])
+def test_the_fit_reads_the_text_as_learning_as_you_go_does(numpy_model_copy, settings):
+    """What the fit scores a setting by is what `evaluate --learn` (frontends/learning.py)
+    measures with it on the same tokens, the store aside."""
     predictor = Predictor.load(numpy_model_copy, user_db=None)
-    ids, weights, adapted = fitted_on(predictor, SWAPPED)
-    directory.update_config(numpy_model_copy, lambda c: c.update(mixture=weights, adaptation=adapted))
+    ids, weights, _ = fitted_on(predictor, SWAPPED)
+    lstm = predictor.mixture.components["lstm"]
+    ngram = predictor.mixture.components.get("ngram")
+    _, columns = mixture.fit_columns(lstm, ngram, predictor.id_to_token, ids)
+    simulated = adaptation.learning_perplexity(lstm, ids, predictor.eol_id, columns, settings)
+    directory.update_config(numpy_model_copy, lambda c: c.update(
+        mixture=weights, adaptation={**settings.as_config(), "fitted_on": 0, "lines": 0}))
     predictor = Predictor.load(numpy_model_copy, user_db=None)
-    assert predictor.settings == adaptation.from_config(directory.read_config(numpy_model_copy))
+    assert predictor.settings == settings
     learner = Learner(predictor, None)
     ids = np.asarray(ids)
     rows = np.concatenate([rows for _, rows in learner.stream_log_probs(ids)])
     known = ids[1:] != predictor.unk_id
     log_p = rows[np.arange(len(ids) - 1), ids[1:]][known]
-    assert math.exp(-log_p.mean()) == pytest.approx(adapted["perplexity"]["learning"], rel=0.01)
+    assert math.exp(-log_p.mean()) == pytest.approx(simulated, rel=1e-4)
+    static = math.exp(-np.log(columns.mixed()).mean())
+    assert abs(simulated / static - 1) > 1e-3  # (each setting moves it: the test tells them apart)
 
 
 def test_a_model_without_adaptation_settings_gets_the_defaults(numpy_model_dir):
@@ -94,10 +104,30 @@ GOOD = {"step": 1.0, "decay": 0.02, "cache_theta": 20, "cache_lambda": 0.1}
 
 @pytest.mark.parametrize("value", [{**GOOD, "step": "1"}, {**GOOD, "cache_lambda": 1.5},
                                    {**GOOD, "step": float("nan")}, {**GOOD, "decay": True},
+                                   {**GOOD, "step": 10**400},
                                    {"step": 1.0}, [1, 2], "fast"])
 def test_invalid_adaptation_settings_are_a_model_error(value, numpy_model_copy):
     with pytest.raises(ModelError, match="adaptation"):
         adaptation.from_config({"adaptation": value})
     directory.update_config(numpy_model_copy, lambda c: c.update(adaptation=value))
     with pytest.raises(ModelError, match="adaptation"):
+        Predictor.load(numpy_model_copy, user_db=None)
+
+
+@pytest.mark.parametrize("perplexity", [[1, 2], "x", {"static": 10**400, "learning": 1.0},
+                                        {"static": float("nan"), "learning": 2}])
+def test_info_shows_a_model_whose_fit_summary_is_odd(numpy_model_copy, perplexity):
+    from click.testing import CliRunner
+
+    from nextword.cli.main import cli
+
+    odd = {**GOOD, "perplexity": perplexity}
+    directory.update_config(numpy_model_copy, lambda c: c.update(adaptation=odd))
+    result = CliRunner().invoke(cli, ["info", "-m", str(numpy_model_copy)])
+    assert result.exit_code == 0 and "learning as you go     output layer step 1" in result.stdout
+
+
+def test_a_mixture_weight_of_400_digits_is_a_model_error(numpy_model_copy):
+    directory.update_config(numpy_model_copy, lambda c: c["mixture"]["weights"].update(lstm=10**400))
+    with pytest.raises(ModelError, match="mixture weights"):
         Predictor.load(numpy_model_copy, user_db=None)

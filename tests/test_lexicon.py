@@ -21,7 +21,19 @@ def test_build_keeps_the_words_below_the_cut_commonest_first():
     assert built.counts["arrowroot"] == 2 and len(built) == 4
     assert built.display == {"smallridge's": "Smallridge's", "arrowroot": "ARROWROOT"}
     again = lexicon.parse(json.dumps(built.to_json()).encode(), ["the"])
-    assert again.counts == built.counts and again.display == built.display
+    assert list(again.counts.items()) == list(built.counts.items()) and again.display == built.display
+
+
+def test_a_short_prefix_gets_the_commonest_rare_words_through_a_saved_file(tmp_path):
+    """lexicon.json keeps the commonest first (a file sorted by word would give a short
+    prefix, which is looked up in count order, the alphabetically first words)."""
+    counts = Counter({f"a{i:04d}x": 1 for i in range(400)} | {"azure": 9, "axolotl": 5})
+    lexicon.save(lexicon.build(counts, [], str.lower, {}), tmp_path)
+    parsed = lexicon.parse((tmp_path / lexicon.FILE).read_bytes(), [])
+    assert list(parsed.completions("a", 1.0, k=2)) == ["azure", "axolotl"]
+    shuffled = {"counts": dict(sorted(counts.items())), "display": {}}  # another order: the same
+    assert list(lexicon.parse(json.dumps(shuffled).encode(), []).completions("a", 1.0, k=2)) == [
+        "azure", "axolotl"]
 
 
 def test_completions_split_the_unk_probability_by_count():

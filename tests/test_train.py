@@ -30,8 +30,8 @@ def test_model_learns_far_below_unigram_perplexity(trained):
 
 def test_model_directory_is_complete(model_dir):
     names = sorted(p.name for p in model_dir.iterdir())
-    assert names == ["casing.json", "config.json", "lexicon.json", "model.keras", "ngram.npz",
-                     "tokenizer.json", "weights.npz"]
+    assert names == ["casing.json", "config.json", "model.keras", "ngram.npz", "tokenizer.json",
+                     "weights.npz"]  # (no lexicon.json: every word of this corpus is in the vocabulary)
     config = json.loads((model_dir / "config.json").read_text())
     assert config["format_version"] == 1
     assert config["summary"]["train_tokens"] > 1000 and config["summary"]["val_perplexity"] > 1

@@ -58,7 +58,8 @@ def _model_card(predictor, path, config: dict, m, s, user_db, store_error) -> No
         ("predictor", _mixture_summary(predictor, config)),
         ("learning as you go", _adaptation_summary(predictor, config)),
         ("rare words", f"{len(predictor.lexicon):,} below the vocabulary's cut, offered for a typed prefix"
-                       if (path / lexicon.FILE).exists() else "none kept (trained before lexicon.json)"),
+                       if (path / lexicon.FILE).exists()
+                       else "none (no lexicon.json: none in the corpus, or an older model)"),
         ("reading", f"in windows of {m.reading_window} tokens, as trained" if m.reading_window
                     else "on from one state"),
         ("training", f"{s.epochs_done} epoch(s), {s.wall_seconds:.0f} s, "
@@ -99,10 +100,13 @@ def _adaptation_summary(predictor, config: dict) -> str:
     fitted = config.get("adaptation")
     if fitted is None:
         return ", ".join(parts) + "; defaults (the model has no fitted settings)"
-    lines, ppl = fitted.get("lines"), fitted.get("perplexity") or {}
-    how = f"fitted on {lines:,} line ends" if isinstance(lines, int) else "fitted"
-    if all(isinstance(ppl.get(k), (int, float)) for k in ("static", "learning")):
-        how += f" (perplexity {ppl['static']:.1f} -> {ppl['learning']:.1f})"
+    lines = fitted.get("lines") if isinstance(fitted, dict) else None
+    ppl = fitted.get("perplexity") if isinstance(fitted, dict) else None
+    how = (f"fitted on {lines:,} line ends" if isinstance(lines, int) and not isinstance(lines, bool)
+           and 0 <= lines < 1 << 53 else "fitted")
+    figures = [ppl.get(k) for k in ("static", "learning")] if isinstance(ppl, dict) else []
+    if len(figures) == 2 and all(isinstance(v, (int, float)) and 0 < v < 1e300 for v in figures):
+        how += f" (perplexity {figures[0]:.1f} -> {figures[1]:.1f})"
     return ", ".join(parts) + "; " + how
 
 

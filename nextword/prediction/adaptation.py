@@ -26,6 +26,7 @@ import numpy as np
 
 from nextword.errors import ModelError
 from nextword.prediction import dynamic, neural_cache
+from nextword.prediction.lstm import CHUNK
 
 # The grids `fit` tries (the steps from the smallest up, while each does better). Step 0
 # and lambda 0 are in them: with too few line ends to gain from (or a text unlike
@@ -59,8 +60,8 @@ def from_config(config: dict) -> Settings:
     values = {}
     for key, (low, high) in RANGES.items():
         v = saved.get(key) if isinstance(saved, dict) else None
-        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                and low <= v <= high):
+        # (The range first: it refuses NaN, and an integer of 400 digits, which is no float.)
+        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and low <= v <= high):
             raise ModelError(f"{config.get('_path', 'the model')}/config.json has an invalid "
                              f"\"adaptation\": {key} should be a number from {low:g} to {high:g}")
         values[key] = float(v)
@@ -68,16 +69,15 @@ def from_config(config: dict) -> Settings:
 
 
 def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY,
-        deadline: float | None = None) -> dict:
+        deadline: float | None = None) -> dict | None:
     """config["adaptation"] fitted on `ids` (the validation tokens the mixture was fitted
     on) for the LSTM component `lstm`; `columns`: the mixture fit's mixture.Columns. The
     steps are tried from the smallest up, until one does no better than the one before
-    (or time.monotonic() passes `deadline`): each costs a pass of the output layer."""
-    ids = np.asarray(ids, dtype=np.int64)
-    hidden = np.concatenate([rows for _, rows in dynamic.hidden_rows(lstm, ids[:-1])])
-    features = own_adapter(lstm, 0.0, decay).features(hidden).astype(np.float32)
-    targets = ids[1:]
-    ends = [t for t in range(1, len(targets)) if ids[t] == eol_id]
+    (or time.monotonic() passes `deadline`): each costs a pass of the output layer. None
+    if the deadline has passed before it starts."""
+    if deadline is not None and time.monotonic() > deadline:
+        return None  # the budget is spent: the predictor keeps the defaults
+    hidden, features, targets, ends = read(lstm, ids, eol_id)
     known = columns.known
     caches = cache_probs(features, targets, ends, known, THETAS)
 
@@ -111,6 +111,27 @@ def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY,
             "perplexity": {"static": round(math.exp(static), 3), "learning": round(math.exp(loss), 3)}}
 
 
+def read(lstm, ids, eol_id: int):
+    """(the top-layer vectors, what the output layer reads of them, the targets, the
+    positions of the line ends) of the token sequence `ids` as the LSTM component reads it."""
+    ids = np.asarray(ids, dtype=np.int64)
+    hidden = np.concatenate([rows for _, rows in dynamic.hidden_rows(lstm, ids[:-1])])
+    features = own_adapter(lstm, 0.0, 0.0).features(hidden).astype(np.float32)
+    targets = ids[1:]
+    return hidden, features, targets, [t for t in range(1, len(targets)) if ids[t] == eol_id]
+
+
+def learning_perplexity(lstm, ids, eol_id: int, columns, settings: Settings) -> float:
+    """The mixture's perplexity on `columns`' known targets learning as it goes with
+    `settings`, as `fit` scores each setting it tries."""
+    hidden, features, targets, ends = read(lstm, ids, eol_id)
+    probs = stepped_probs(own_adapter(lstm, settings.step, settings.decay), hidden, targets, ends)
+    probs = probs[columns.known]
+    cache, filled = cache_probs(features, targets, ends, columns.known, [settings.theta])[settings.theta]
+    mixed = columns.mixed(np.where(filled, (1 - settings.lam) * probs + settings.lam * cache, probs))
+    return math.exp(-float(np.mean(np.log(np.maximum(mixed, 1e-300)))))
+
+
 def own_adapter(lstm, step: float, decay: float) -> dynamic.OutputAdapter:
     """An OutputAdapter over a fork of `lstm`'s first engine: its steps change nothing
     that `lstm` (whose engines a windowed reading shares) reads."""
@@ -125,10 +146,11 @@ def stepped_probs(adapter: dynamic.OutputAdapter, hidden: np.ndarray, targets: n
     out = np.empty(len(targets))
     start = 0
     for stop in [*ends, len(targets)]:
-        z = adapter.logits(hidden[start:stop]).astype(np.float64)
-        z -= z.max(axis=1, keepdims=True)
-        np.exp(z, out=z)
-        out[start:stop] = z[np.arange(stop - start), targets[start:stop]] / z.sum(axis=1)
+        for at in range(start, stop, CHUNK):  # (a long line: CHUNK rows of logits at a time)
+            z = adapter.logits(hidden[at:min(stop, at + CHUNK)]).astype(np.float64)
+            z -= z.max(axis=1, keepdims=True)
+            np.exp(z, out=z)
+            out[at:at + len(z)] = z[np.arange(len(z)), targets[at:at + len(z)]] / z.sum(axis=1)
         if adapter.step_size > 0 and stop < len(targets):
             adapter.step(hidden[start:stop], targets[start:stop])
         start = stop

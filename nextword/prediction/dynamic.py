@@ -93,19 +93,27 @@ class OutputAdapter:
 
     def step(self, h: np.ndarray, targets) -> float:
         """One step on the tokens `targets` read after the top-layer vectors `h` (rows);
-        returns their mean loss before the step."""
+        returns their mean loss before the step. Rows are taken CHUNK at a time, so a long
+        line never holds more than (CHUNK x vocabulary) probabilities."""
         targets = np.asarray(targets, dtype=np.int64)
         if not len(targets) or self.step_size <= 0:
             return float("nan")
         f = self.features(h).astype(np.float32)
-        z = (f @ self.kernel + self.bias).astype(np.float64)
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        rows = np.arange(len(targets))
-        loss = float(-np.log(np.maximum(p[rows, targets], 1e-300)).mean())
-        p[rows, targets] -= 1.0  # d(sum of losses)/dz
-        g = p.astype(np.float32)
+        grad = np.zeros_like(self.kernel0)  # one (width x vocabulary) buffer, reused below
+        bias_grad = np.zeros_like(self.bias0)
+        loss = 0.0
+        for at in range(0, len(targets), CHUNK):
+            fc, tc = f[at:at + CHUNK], targets[at:at + CHUNK]
+            z = (fc @ self.kernel + self.bias).astype(np.float64)
+            z -= z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            rows = np.arange(len(tc))
+            loss -= float(np.log(np.maximum(p[rows, tc], 1e-300)).sum())
+            p[rows, tc] -= 1.0  # d(sum of losses)/dz
+            g = p.astype(np.float32)
+            grad += fc.T @ g
+            bias_grad += g.sum(axis=0)
         if self.kernel is self.kernel0:  # the first step: copies of this process's own
             self.kernel, self.bias = self.kernel0.copy(), self.bias0.copy()
             for engine in self.engines:
@@ -114,10 +122,9 @@ class OutputAdapter:
         # times its error, whatever the scale of the features; sqrt(n) for a line of n tokens.
         scale = float(np.mean(np.sum(f * f, axis=1))) + 1.0
         lr = np.float32(self.step_size / (scale * np.sqrt(len(targets))))
-        grad = f.T @ g  # one (width x vocabulary) buffer, reused below
         grad *= lr
         self.kernel -= grad
-        self.bias -= lr * g.sum(axis=0)
+        self.bias -= lr * bias_grad
         if self.decay > 0:
             d = np.float32(self.decay)
             self.kernel *= 1 - d
@@ -127,7 +134,7 @@ class OutputAdapter:
         for engine in self.engines:
             engine._probs = None  # the cached answer was the old layer's
         self.steps += 1
-        return loss
+        return loss / len(targets)
 
     def learn(self, ids) -> float:
         """A step on a finished line read from a zero state: `ids` its token ids with the
@@ -150,7 +157,9 @@ def learn_line(predictor, text: str, adapter: OutputAdapter | None) -> None:
         return
     ids, forms = predictor.context_tokens(text)
     ids = np.asarray(ids + [predictor.eol_id], dtype=np.int64)
-    h = np.concatenate([rows for _, rows in hidden_rows(lstm, ids[:-1])])
+    cache = getattr(lstm, "cache", None)  # a CachedLSTM's continuous cache
+    h = (np.concatenate([rows for _, rows in hidden_rows(lstm, ids[:-1])])
+         if cache is not None or adapter is not None else None)
     personal = predictor.personal
     if personal is not None:
         # What the rest of the mixture gave each token (its cache already holds the line:
@@ -162,7 +171,6 @@ def learn_line(predictor, text: str, adapter: OutputAdapter | None) -> None:
                 p[k - 1] = predictor.mixture._fixed(ids[:k])[0][ids[k]]
                 words += 1
         personal.feedback(list(scored_words(forms, p, ids, predictor.unk_id))[:MAX_SCORED])
-    cache = getattr(lstm, "cache", None)  # a CachedLSTM's continuous cache
     if cache is not None:
         first = engines_of(lstm)[0]
         features = adapter.features(h) if adapter is not None else (

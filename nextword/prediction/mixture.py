@@ -21,7 +21,6 @@ is never worse there than its best component (the weights could have put everyth
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
@@ -173,6 +172,11 @@ def normalised(weights: Mapping[str, float], components) -> dict[str, float]:
     return {n: v / total for n, v in w.items()} if total > 0 else {n: 1 / len(w) for n in w}
 
 
+# The largest weight or discount config.json may hold (training writes weights <= 1 and
+# discounts <= 8). Compared before anything else: an integer of 400 digits is no float.
+MAX_SAVED = 1e6
+
+
 def weights_from_config(config: dict, components) -> dict[str, float]:
     """The saved weights of the components present (config["mixture"]["weights"]), or
     DEFAULT_WEIGHTS for a model that has none; ModelError if they are not weights."""
@@ -182,7 +186,7 @@ def weights_from_config(config: dict, components) -> dict[str, float]:
     saved = mixture.get("weights") if isinstance(mixture, dict) else None
     if not (isinstance(saved, dict) and saved and all(
             name in NAMES and isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(v) and v >= 0 for name, v in saved.items())):
+            and 0 <= v <= MAX_SAVED for name, v in saved.items())):
         raise ModelError(f"{config.get('_path', 'the model')}/config.json has invalid mixture weights "
                          f"(\"mixture\": {json_short(mixture)}); expected {{\"weights\": {{name: weight}}}} "
                          f"with names among {', '.join(NAMES)}")
@@ -361,4 +365,4 @@ def discounts_from_config(config: dict) -> dict[str, float]:
         return {}
     return {k: float(v) for k, v in saved.items()
             if k in ("cache", "pairs") and isinstance(v, (int, float)) and not isinstance(v, bool)
-            and math.isfinite(v) and v > 0}
+            and 0 < v <= MAX_SAVED}

@@ -261,11 +261,13 @@ class Predictor:
         from nextword.prediction import dynamic, neural_cache
 
         lstm = self.mixture.components.get("lstm")
-        if self.continuous and dynamic.engines_of(lstm) and not hasattr(lstm, "cache"):
+        # (A fitted weight or step of 0: no cache to read at each keystroke, no step to take.)
+        cached = hasattr(lstm, "cache")
+        if self.continuous and self.settings.lam > 0 and dynamic.engines_of(lstm) and not cached:
             lstm = self.mixture.components["lstm"] = neural_cache.CachedLSTM(
                 lstm, neural_cache.NeuralCache(self.vocab_size, theta=self.settings.theta,
                                                lam=self.settings.lam))
-        if self.adaptation and self.adapter is None and dynamic.engines_of(lstm):
+        if self.adaptation and self.settings.step > 0 and self.adapter is None and dynamic.engines_of(lstm):
             self.adapter = dynamic.OutputAdapter(lstm, self.settings.step, self.settings.decay)
         dynamic.learn_line(self, context_window(text), self.adapter if self.adaptation else None)
         self._last = None

@@ -6,12 +6,13 @@ typed. Training keeps them (lexicon.json in the model directory, optional) and t
 predictor completes a typed prefix with them, each at its share of the [UNK] probability
 the model gives the context: P(w) = P([UNK] | context) * count(w) / (all their counts), a
 proper split of the mass the model already sets aside for words outside its vocabulary
-(prediction/predictor.py). On Emma (a 10-minute model, the next 1,000 words of the book
-typed) that took keystroke savings from 59.7 to 60.6 % (docs/benchmarks.md).
+(prediction/predictor.py). On Emma (a 10-minute model, the next 3,000 words of the book
+typed) keystroke savings rose 0.7 points (docs/benchmarks.md, "Beside Presage").
 
     lexicon.json   {"counts": {word: count, ...}, "display": {word: written form, ...}}
 
-Words are keys as the tokenizer normalises them (lower case); the display form is the
+Words are keys as the tokenizer normalises them (lower case), counted over the text the
+vocabulary is built from (its first 16 MiB: casing.SAMPLE_CHARS); the display form is the
 commonest written form when that is not the key. At most MAX_WORDS (20,000) words of at most
 MAX_LENGTH characters, the commonest first. Like casing.json its content is read as
 hostile input and is an aid: anything that is not what training writes is left out.
@@ -53,8 +54,8 @@ def build(counts: Counter[str], vocabulary: Iterable[str], normalize: Callable[[
 
 
 def save(lexicon: Lexicon, model_dir: Path) -> None:
-    (Path(model_dir) / FILE).write_text(json.dumps(lexicon.to_json(), ensure_ascii=False, sort_keys=True),
-                                        encoding="utf-8")
+    # (Not sort_keys: the counts keep their order, the commonest first.)
+    (Path(model_dir) / FILE).write_text(json.dumps(lexicon.to_json(), ensure_ascii=False), encoding="utf-8")
 
 
 def lazy(content: bytes, vocabulary: Iterable[str]) -> Lexicon:
@@ -77,6 +78,7 @@ def parse(content: bytes, vocabulary: Iterable[str]) -> Lexicon:
     counts = {w: n for w, n in list(data["counts"].items())[:MAX_WORDS]
               if isinstance(w, str) and 0 < len(w) <= MAX_LENGTH and w.isprintable() and " " not in w
               and w not in vocab and isinstance(n, int) and not isinstance(n, bool) and 0 < n < 1 << 53}
+    counts = dict(sorted(counts.items(), key=lambda kv: -kv[1]))  # commonest first, whatever the file's order
     display = data.get("display")
     display = {w: f for w, f in display.items() if w in counts and isinstance(f, str) and f.lower() == w
                } if isinstance(display, dict) else {}

@@ -199,6 +199,10 @@ def fit_mixture(job: Job, plan: Plan, text: Corpus,
             + " (weights " + ", ".join(f"{name} {w:.2f}" for name, w in weights.items()) + ")")
     eol = snap.tokenizer.token_to_id(tokenizer.EOL)
     adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1], eol, columns, deadline=job.deadline)
+    if adapted is None:
+        job.log("Note: no time left in the budget to fit learning as you go; the predictor keeps "
+                "its defaults")
+        return fitted, reading, None
     job.log(f"Learning as you go fitted on {adapted['lines']:,} line ends: perplexity "
             f"{adapted['perplexity']['static']:.1f} -> {adapted['perplexity']['learning']:.1f} "
             f"(step {adapted['step']:g}, continuous cache {adapted['cache_lambda']:g} "

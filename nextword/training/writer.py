@@ -78,7 +78,8 @@ class ModelWriter:
         words, the 3-gram."""
         self.net.save(tmp / directory.KERAS)
         casing.save(self.text.display, tmp)
-        lexicon.save(self.text.lexicon, tmp)
+        if len(self.text.lexicon):  # (none: a corpus without rare words, or a resumed older model)
+            lexicon.save(self.text.lexicon, tmp)
         if self.ngram is not None:
             ngram_counts.save(self.ngram, tmp)
 
