@@ -32,6 +32,10 @@ def test_split_text():
     assert split_text("the cat ") == ("the cat ", "")
     assert split_text("the ca") == ("the ", "ca")
     assert split_text("I don'") == ("I ", "don'")
+    # Two apostrophes or hyphens in a row end a word (a dash typed in ASCII); one joins.
+    assert split_text("her kindness--an") == ("her kindness--", "an")
+    assert split_text("her kindness--") == ("her kindness--", "")
+    assert split_text("a well-kn") == ("a ", "well-kn") and split_text("a well-") == ("a ", "well-")
     assert split_text("well-kn") == ("", "well-kn")
     assert split_text("Hello,") == ("Hello,", "")
     assert split_text("") == ("", "")

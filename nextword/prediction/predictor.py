@@ -51,6 +51,7 @@ MAX_NON_WORDS = 4
 
 _WORD_CHAR_RUN = re.compile(r"[\w'’\-]*")
 _WORD_START = re.compile(r"\w")
+_SEPARATOR_RUN = re.compile(r"['’\-]{2,}")
 _SPACE = re.compile(r"\s")
 
 
@@ -67,10 +68,15 @@ class Suggestions:
 
 def split_text(text: str) -> tuple[str, str]:
     """(context, partial word at the end). Text ending in a space or punctuation has no
-    partial word: the answer is the next word."""
+    partial word: the answer is the next word. A word holds single apostrophes and hyphens
+    between its letters (as the tokenizer's words do); two in a row ("--", a dash typed in
+    ASCII, as books and plain-text mail write it) end one: "kindness--an" is typing "an"."""
     # Scanned backwards: a regex search for a word at the end is quadratic in a long word.
     run = _WORD_CHAR_RUN.match(text[::-1]).end()
-    start = _WORD_START.search(text, len(text) - run)
+    begin = len(text) - run
+    for dash in _SEPARATOR_RUN.finditer(text, begin):
+        begin = dash.end()
+    start = _WORD_START.search(text, begin)
     if start is None:
         return text, ""
     return text[: start.start()], text[start.start():]
