@@ -167,3 +167,24 @@ def test_learning_a_line_fills_the_continuous_cache_of_this_process_only(model_d
     assert np.array_equal(fresh.engine.distribution(ids), network)
     predictor.learn("The old man barks at home.")  # the first text adapts on ...
     assert np.array_equal(fresh.engine.distribution(ids), network)  # ... the fork does not
+
+
+def test_neural_cache_keeps_the_last_size_positions_in_place():
+    cache = NeuralCache(vocab_size=50, size=4)
+    assert cache.keys is None and len(cache.values) == 0
+    features = np.eye(8) + 0.01
+    cache.add(features[:3], [0, 1, 2])
+    assert cache.keys.shape == (3, 8) and list(cache.values) == [0, 1, 2]
+    held = cache.keys.base
+    cache.add(features[3:5], [3, 4])  # one row fills it, the next overwrites the oldest
+    assert sorted(cache.values) == [1, 2, 3, 4] and cache.keys.shape == (4, 8)
+    cache.add(features[5:6], [5])
+    assert sorted(cache.values) == [2, 3, 4, 5]
+    assert cache.keys.base is held  # in place: no new array as it fills or once full
+    # Each value sits with its own key: the key added with 5 answers 5.
+    row = list(cache.values).index(5)
+    assert np.allclose(cache.keys[row], features[5] / np.linalg.norm(features[5]))
+    cache.add(features, list(range(10, 18)))  # more than it holds: the last 4
+    assert sorted(cache.values) == [14, 15, 16, 17] and cache.keys.base is held
+    probs = cache.mix(np.full((1, 50), 0.02), features[7:8])
+    assert probs.sum() == pytest.approx(1) and probs[0].argmax() == 17

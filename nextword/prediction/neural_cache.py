@@ -33,20 +33,42 @@ def unit(rows: np.ndarray) -> np.ndarray:
 
 
 class NeuralCache:
-    """Keys (unit vectors) and the tokens that followed them."""
+    """Keys (unit vectors) and the tokens that followed them: the last `size` positions
+    added, in a ring of rows allocated once (np.empty: memory is taken as rows are written)
+    where a new key takes the oldest one's row (the softmax over the keys does not depend
+    on their order). No array is copied as it fills: growing by concatenation held two at
+    once."""
 
     def __init__(self, vocab_size: int, size: int = SIZE, theta: float = THETA, lam: float = LAMBDA):
         self.vocab_size, self.size, self.theta, self.lam = vocab_size, size, theta, lam
-        self.keys: np.ndarray | None = None
-        self.values = np.zeros(0, dtype=np.int64)
+        self._keys: np.ndarray | None = None
+        self._values = np.zeros(0, dtype=np.int64)
+        self._held, self._next = 0, 0  # rows written; the row the next key takes
+
+    @property
+    def keys(self) -> np.ndarray | None:
+        """The keys held (a view; None before any was added)."""
+        return None if self._keys is None else self._keys[:self._held]
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values[:self._held]
 
     def fresh(self) -> NeuralCache:
         return NeuralCache(self.vocab_size, self.size, self.theta, self.lam)
 
     def add(self, features: np.ndarray, targets) -> None:
-        keys = unit(features)
-        self.keys = keys if self.keys is None else np.concatenate([self.keys, keys])[-self.size:]
-        self.values = np.concatenate([self.values, np.asarray(targets, dtype=np.int64)])[-self.size:]
+        keys = unit(features)[-self.size:]
+        targets = np.asarray(targets, dtype=np.int64)[-self.size:]
+        if not len(keys):
+            return
+        if self._keys is None:
+            self._keys = np.empty((self.size, keys.shape[1]), dtype=np.float32)
+            self._values = np.empty(self.size, dtype=np.int64)
+        rows = (self._next + np.arange(len(keys))) % self.size
+        self._keys[rows], self._values[rows] = keys, targets
+        self._next = int((self._next + len(keys)) % self.size)
+        self._held = min(self.size, self._held + len(keys))
 
     def mix(self, probs: np.ndarray, features: np.ndarray) -> np.ndarray:
         """`probs` (rows over the vocabulary) mixed with the cache's answer for `features`
