@@ -86,14 +86,13 @@ def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY,
         out = None
         for theta, (cache, filled) in caches.items():
             for lam in LAMBDAS:
-                mixed = columns.mixed(np.where(filled, (1 - lam) * lstm_probs + lam * cache, lstm_probs))
-                loss = -float(np.mean(np.log(np.maximum(mixed, 1e-300))))
+                loss = mixed_loss(columns, lstm_probs, cache, filled, lam)
                 if out is None or loss < out[0] - 1e-9:
                     out = (loss, theta, lam)
         assert out is not None
         return out
 
-    static = -float(np.mean(np.log(np.maximum(columns.mixed(), 1e-300))))
+    static = nll(columns.mixed())
     best = (*best_cache(columns.probs[:, 0]), 0.0)  # (loss, theta, lambda, step)
     for step in STEPS[1:]:
         if deadline is not None and time.monotonic() > deadline:
@@ -128,8 +127,20 @@ def learning_perplexity(lstm, ids, eol_id: int, columns, settings: Settings) -> 
     probs = stepped_probs(own_adapter(lstm, settings.step, settings.decay), hidden, targets, ends)
     probs = probs[columns.known]
     cache, filled = cache_probs(features, targets, ends, columns.known, [settings.theta])[settings.theta]
-    mixed = columns.mixed(np.where(filled, (1 - settings.lam) * probs + settings.lam * cache, probs))
-    return math.exp(-float(np.mean(np.log(np.maximum(mixed, 1e-300)))))
+    return math.exp(mixed_loss(columns, probs, cache, filled, settings.lam))
+
+
+def mixed_loss(columns, lstm_probs: np.ndarray, cache: np.ndarray, filled: np.ndarray,
+               lam: float) -> float:
+    """The mixture's mean negative log-likelihood on `columns`' known targets with
+    `lstm_probs` as the LSTM's column and the continuous cache's `cache` mixed into it at
+    `lam` where it held anything (`filled`)."""
+    return nll(columns.mixed(np.where(filled, (1 - lam) * lstm_probs + lam * cache, lstm_probs)))
+
+
+def nll(probs: np.ndarray) -> float:
+    """Mean negative log of `probs`."""
+    return -float(np.mean(np.log(np.maximum(probs, 1e-300))))
 
 
 def own_adapter(lstm, step: float, decay: float) -> dynamic.OutputAdapter:
