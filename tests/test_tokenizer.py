@@ -49,3 +49,19 @@ def test_is_word():
     assert tokenizer.is_word("don't") and tokenizer.is_word("well-known") and tokenizer.is_word("42")
     for token in ["[UNK]", "\n", ",", "<unk>", "-"]:
         assert not tokenizer.is_word(token)
+
+
+def test_growing_text_gives_the_ids_of_the_whole_text_while_it_is_typed_and_edited():
+    # Pieces whose normal forms change or join what is next to them: a ligature, a
+    # combining accent (after a letter and after a space), a final sigma, a diaeresis whose
+    # compatibility form holds a space, Windows line ends, inner apostrophes and hyphens.
+    pieces = ["ﬁne", "e\u0301t\u00e9", " \u0301x", "ΟΔΟΣ", "\u00a8", "don't", "well-known",
+              "<unk>", "a,b", "\r\n", "\n", "  ", "ΣΑΣ.", "x" * 300, "the", "of", "9"]
+    rng = __import__("random").Random(7)
+    text = "".join(rng.choice(pieces) + rng.choice([" ", "", "  ", "\t"]) for _ in range(250))
+    tok = build([text])
+    growing = tokenizer.GrowingText(tok)
+    ends = list(range(0, len(text) + 1, 11)) + [len(text), len(text) - 3, 900, 901, 512, 513]
+    for end in ends:  # typed on, then edited back and on again
+        assert growing.ids(text[:end]) == tok.encode(text[:end], add_special_tokens=False).ids, end
+    assert growing._head[0]  # the head's ids were kept (the text outgrew a block)

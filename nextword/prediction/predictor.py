@@ -127,6 +127,7 @@ class Predictor:
         non_word[self._sorted_ids] = False  # (np.setdiff1d would import numpy.ma: 40 ms)
         self._non_word_ids = np.flatnonzero(non_word)
         self._last = None  # ((context, versions), prediction, context's last words) of the last query
+        self._encoder = tokenizer_mod.GrowingText(tok)  # the last query's ids, kept for the next
         self._store_note: str | None = None  # why the personal store could not be opened
         self._store_noted = False
         self.learner: Learner | None = None  # what adds to the personal store
@@ -294,6 +295,7 @@ class Predictor:
         twin = copy.copy(self)
         twin.mixture = Mixture(components, self.mixture.weights)
         twin._last = None
+        twin._encoder = tokenizer_mod.GrowingText(self.tokenizer)
         if self.adapter is not None:  # the network's adaptation is this text's, not the twin's
             from nextword.prediction.dynamic import engines_of
 
@@ -311,7 +313,7 @@ class Predictor:
     def context_ids(self, context: str) -> list[int]:
         """Token ids the engine reads for `context`: EOL first (every text starts as if at
         the beginning of a line, as most training windows do)."""
-        return [self.eol_id] + self.tokenizer.encode(context, add_special_tokens=False).ids
+        return [self.eol_id] + self._encoder.ids(context)
 
     def context_tokens(self, context: str) -> tuple[list[int], list[str | None]]:
         """`context_ids` and each token's written form for the cache (the lower-case word,

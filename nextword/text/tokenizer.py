@@ -88,6 +88,34 @@ def check(tok: Tokenizer, path: Path) -> None:
             raise bad(f"it has no entry for {name}")
 
 
+class GrowingText:
+    """Token ids of a text that grows at its end, as a user types it, tokenising again only
+    its end. The text is cut at a space at or before the last multiple of BLOCK characters:
+    no token holds a space, and the normaliser maps the two parts as it maps the whole
+    (a space composes with nothing and reorders with nothing), so the ids are the whole
+    text's. The head's ids are kept while the head stays the same: typing on re-tokenises
+    at most about BLOCK characters, and the whole text once per BLOCK characters typed."""
+
+    BLOCK = 256
+
+    def __init__(self, tok: Tokenizer):
+        self.tok = tok
+        self._head: tuple[str, list[int]] = ("", [])
+
+    def ids(self, text: str) -> list[int]:
+        """`text`'s token ids (no special tokens), a new list."""
+        cut = text.rfind(" ", 0, len(text) // self.BLOCK * self.BLOCK)
+        if cut <= 0:
+            return self._encode(text)
+        head = text[:cut]
+        if head != self._head[0]:
+            self._head = (head, self._encode(head))
+        return self._head[1] + self._encode(text[cut:])
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+
 def vocabulary(tok: Tokenizer) -> list[str]:
     """The tokens by id."""
     tokens = [""] * tok.get_vocab_size()
