@@ -64,11 +64,15 @@ def main() -> None:
         ids = validation_ids(args.model, Path(tmp))
     snap = directory.load(args.model)
     lstm = engine_for(snap.config["_model"], snap.weights)
-    fitted, columns = mixture_mod.fit_columns(lstm, KneserNey(snap.ngram) if snap.ngram is not None else None,
-                                              tokenizer.vocabulary(snap.tokenizer), ids, args.tokens)
+    ids = ids[: args.tokens + 1]
+    network_read = adaptation.Reading(lstm, ids)  # as training: one pass for both fits
+    ngram = KneserNey(snap.ngram) if snap.ngram is not None else None
+    fitted, columns = mixture_mod.fit_columns(network_read, ngram, tokenizer.vocabulary(snap.tokenizer),
+                                              ids, args.tokens)
     print(json.dumps(fitted))
     adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1],
-                             snap.tokenizer.token_to_id(tokenizer.EOL), columns)
+                             snap.tokenizer.token_to_id(tokenizer.EOL), columns,
+                             hidden=network_read.hidden[: len(columns.known)])
     print(json.dumps(adapted))
     if args.out.exists():
         shutil.rmtree(args.out)

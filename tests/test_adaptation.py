@@ -131,3 +131,25 @@ def test_a_mixture_weight_of_400_digits_is_a_model_error(numpy_model_copy):
     directory.update_config(numpy_model_copy, lambda c: c["mixture"]["weights"].update(lstm=10**400))
     with pytest.raises(ModelError, match="mixture weights"):
         Predictor.load(numpy_model_copy, user_db=None)
+
+
+def test_one_reading_of_the_network_serves_both_fits_as_two_would(numpy_model_dir):
+    """Training reads the validation tokens with the network once (adaptation.Reading) for
+    the mixture's fit and the adaptation's: the same fits as each reading for itself."""
+    predictor = Predictor.load(numpy_model_dir, user_db=None)
+    ids = np.asarray(sum((predictor.context_ids(line) for line in SWAPPED * 12), []) + [predictor.eol_id])
+    lstm, ngram = predictor.mixture.components["lstm"], predictor.mixture.components.get("ngram")
+    config, columns = mixture.fit_columns(lstm, ngram, predictor.id_to_token, ids)
+    adapted = adaptation.fit(lstm, ids, predictor.eol_id, columns)
+    network_read = adaptation.Reading(lstm, ids)
+    shared_config, shared_columns = mixture.fit_columns(network_read, ngram, predictor.id_to_token, ids)
+    np.testing.assert_allclose(shared_columns.probs, columns.probs, rtol=1e-5)
+    assert shared_config["weights"] == pytest.approx(config["weights"], abs=1e-5)
+    shared = adaptation.fit(lstm, ids, predictor.eol_id, shared_columns, hidden=network_read.hidden)
+    assert {k: v for k, v in shared.items() if k != "perplexity"} == {
+        k: v for k, v in adapted.items() if k != "perplexity"}
+    assert shared["perplexity"] == pytest.approx(adapted["perplexity"], rel=1e-5)
+    with pytest.raises(ValueError):
+        network_read.target_probs(ids[1:])  # not the tokens it read
+    with pytest.raises(ValueError):
+        adaptation.fit(lstm, ids, predictor.eol_id, columns, hidden=network_read.hidden[1:])

@@ -68,16 +68,39 @@ def from_config(config: dict) -> Settings:
     return Settings(values["step"], values["decay"], values["cache_theta"], values["cache_lambda"])
 
 
+class Reading:
+    """The LSTM component's top-layer vectors over a token sequence, read once for both
+    fits at the end of training (the network's pass is most of what reading costs): the
+    mixture's fit asks it for the LSTM's column (`target_probs`, as mixture.target_probs
+    asks a component), the adaptation's fit takes its `hidden` rows."""
+
+    def __init__(self, lstm, ids):
+        self.lstm = lstm
+        self.ids = np.asarray(ids, dtype=np.int64)
+        rows = [r for _, r in dynamic.hidden_rows(lstm, self.ids[:-1])]
+        width = dynamic.engines_of(lstm)[0].cfg.units
+        self.hidden = np.concatenate(rows) if rows else np.zeros((0, width), dtype=np.float32)
+
+    def target_probs(self, ids) -> np.ndarray:
+        """The LSTM's probability of each ids[t + 1] after ids[:t + 1]; `ids`: the ones read,
+        or the start of them."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if len(ids) > len(self.ids) or not np.array_equal(ids, self.ids[:len(ids)]):
+            raise ValueError("these are not the tokens the network read")
+        return stepped_probs(own_adapter(self.lstm, 0.0, 0.0), self.hidden[:len(ids) - 1], ids[1:], [])
+
+
 def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY,
-        deadline: float | None = None) -> dict | None:
+        deadline: float | None = None, hidden: np.ndarray | None = None) -> dict | None:
     """config["adaptation"] fitted on `ids` (the validation tokens the mixture was fitted
-    on) for the LSTM component `lstm`; `columns`: the mixture fit's mixture.Columns. The
-    steps are tried from the smallest up, until one does no better than the one before
-    (or time.monotonic() passes `deadline`): each costs a pass of the output layer. None
-    if the deadline has passed before it starts."""
+    on) for the LSTM component `lstm`; `columns`: the mixture fit's mixture.Columns;
+    `hidden`: the network's top-layer vectors after ids[:-1] if read already (a Reading's),
+    else it reads them. The steps are tried from the smallest up, until one does no better
+    than the one before (or time.monotonic() passes `deadline`): each costs a pass of the
+    output layer. None if the deadline has passed before it starts."""
     if deadline is not None and time.monotonic() > deadline:
         return None  # the budget is spent: the predictor keeps the defaults
-    hidden, features, targets, ends = read(lstm, ids, eol_id)
+    hidden, features, targets, ends = read(lstm, ids, eol_id, hidden)
     known = columns.known
     caches = cache_probs(features, targets, ends, known, THETAS)
 
@@ -110,11 +133,15 @@ def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY,
             "perplexity": {"static": round(math.exp(static), 3), "learning": round(math.exp(loss), 3)}}
 
 
-def read(lstm, ids, eol_id: int):
+def read(lstm, ids, eol_id: int, hidden: np.ndarray | None = None):
     """(the top-layer vectors, what the output layer reads of them, the targets, the
-    positions of the line ends) of the token sequence `ids` as the LSTM component reads it."""
+    positions of the line ends) of the token sequence `ids` as the LSTM component reads it
+    (`hidden`: its top-layer vectors, if read already)."""
     ids = np.asarray(ids, dtype=np.int64)
-    hidden = np.concatenate([rows for _, rows in dynamic.hidden_rows(lstm, ids[:-1])])
+    if hidden is None:
+        hidden = Reading(lstm, ids).hidden
+    elif len(hidden) != len(ids) - 1:
+        raise ValueError(f"{len(hidden)} top-layer vectors for {len(ids) - 1} targets")
     features = own_adapter(lstm, 0.0, 0.0).features(hidden).astype(np.float32)
     targets = ids[1:]
     return hidden, features, targets, [t for t in range(1, len(targets)) if ids[t] == eol_id]

@@ -25,9 +25,12 @@ UNLIMITED = 10**6
 # Fitting the mixture reads validation tokens with the NumPy LSTM: about 0.45 ms a token
 # with 512 units (measured on an Intel Xeon with AMX); the time budget keeps this much back
 # for each of READ_PASSES passes over the fit's tokens: choosing the reading (continuous and
-# windowed, as fast when a whole text is read, over half of them), the fit itself, and the
-# adaptation's fit after it (prediction/adaptation.py: as long as the mixture's, measured on
-# WikiText-2 with 512 units and 8,173 words on an AMD EPYC: 36 and 37 s on a loaded host).
+# windowed, as fast when a whole text is read, over half of them) and the fit itself (one
+# reading of the network, which the adaptation's fit shares), and of ADAPTATION_PASSES for
+# the adaptation's fit after it (prediction/adaptation.py: the continuous cache and the
+# first step tried; 20,000 tokens of WikiText-2 with 512 units and 8,173 words on an AMD
+# EPYC, the host loaded by a training: 26.5 s when it read the network itself, 6 s of it
+# that reading).
 FIT_SECONDS_PER_TOKEN = 5e-4
 READ_PASSES = 2
 ADAPTATION_PASSES = 2

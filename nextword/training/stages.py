@@ -187,9 +187,11 @@ def fit_mixture(job: Job, plan: Plan, text: Corpus,
     ids = np.asarray(text.valid.ids()[start:min(stop, start + max_tokens + 1)], dtype=np.int64)
     engine = Engine(replace(snap.config["_model"], reading_window=0), snap.weights)
     reading, lstm = choose_reading(job, engine, plan.training.seq_len, ids)
+    network_read = adaptation.Reading(lstm, ids)  # the network reads the tokens once, for both fits
     try:
-        fitted, columns = mixture_mod.fit_columns(lstm, KneserNey(ngram) if ngram is not None else None,
-                                                  tokenizer.vocabulary(snap.tokenizer), ids, max_tokens)
+        fitted, columns = mixture_mod.fit_columns(
+            network_read, KneserNey(ngram) if ngram is not None else None,
+            tokenizer.vocabulary(snap.tokenizer), ids, max_tokens)
     except ValueError as exc:
         job.log(f"Note: the predictor keeps its default weights ({exc})")
         return None, reading, None
@@ -198,7 +200,8 @@ def fit_mixture(job: Job, plan: Plan, text: Corpus,
             + ", ".join(f"{name} {ppl[name]:.1f}" for name in ("lstm", "ngram", "mixture") if name in ppl)
             + " (weights " + ", ".join(f"{name} {w:.2f}" for name, w in weights.items()) + ")")
     eol = snap.tokenizer.token_to_id(tokenizer.EOL)
-    adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1], eol, columns, deadline=job.deadline)
+    adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1], eol, columns, deadline=job.deadline,
+                             hidden=network_read.hidden[: len(columns.known)])
     if adapted is None:
         job.log("Note: no time left in the budget to fit learning as you go; the predictor keeps "
                 "its defaults")
