@@ -161,12 +161,43 @@ async def test_learn_on_save_what_was_written_since_open_or_the_last_save(client
     edit(client, writer, 3, 2, 0, "A dog barks.")
     save(client, writer)
     await complete(client, writer, 2, 12)  # (answered once the save is handled)
-    assert store.summary().words == 7
+    assert store.summary().words == 4  # the line being edited waits ...
+    edit(client, writer, 4, 2, 12, "\n")
+    save(client, writer)
+    await complete(client, writer, 3, 0)
+    assert store.summary().words == 7  # ... until the editing moves on
     code = open_document(client, "code.py", "", "python")  # not a language it completes in
     edit(client, code, 2, 0, 0, "Zapfnord = 1\n")
     save(client, code)
     assert labels(await complete(client, reader, 0, 3)) == ["Vexlorn"] and store.summary().words == 7
     assert (len(client.messages), len(client.log_messages)) == told
+    configure(client, learn=False, userDb=str(module_store))
+
+
+@in_session
+async def test_a_line_saved_at_every_key_is_learned_once_as_finished(client, module_store, tmp_path):
+    """An editor that saves at every pause: the half-typed states of a line ("zanz") are
+    never learned, nor its words again at each save; the line is, once the editing moves
+    on; a line still being edited when the document closes is learned as last saved."""
+    from nextword.store.database import UserStore
+
+    store = UserStore(tmp_path / "autosaved.db")
+    configure(client, learn=True, userDb=str(store.path))
+    uri = open_document(client, "autosaved.txt", "")
+    version = 1
+    for n, char in enumerate("My lord Zanzibar.\nIt rains"):
+        version += 1
+        line, column = (0, n) if n < 18 else (1, n - 18)
+        edit(client, uri, version, line, column, char)
+        save(client, uri)
+    await complete(client, uri, 1, 8)
+    assert store.summary().words == 3
+    assert [w for w, _, _ in store.starting_with("zanz", 5)] == ["zanzibar"]
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    other = open_document(client, "other.txt", "")
+    await complete(client, other, 0, 0)  # (answered once the close is handled)
+    assert store.summary().words == 5  # "It rains", as saved
+    assert [w for w, _, _ in store.starting_with("ra", 5)] == ["rains"]
     configure(client, learn=False, userDb=str(module_store))
 
 
@@ -329,6 +360,38 @@ def test_no_store_and_a_store_that_cannot_be_opened(tmp_path, numpy_model_dir):
         send(proc, *written)
         assert stop(proc) == 0 and proc.stderr.read() == b""
     assert not (tmp_path / "user.db").exists()  # ($NEXTWORD_USER_DB: '' is no store, not the default)
+
+
+def test_the_line_being_edited_is_learned_when_the_server_stops(tmp_path, numpy_model_dir):
+    """Saved, it waits for the editing to move on; the server stopping (shutdown and exit,
+    or SIGTERM) learns it. A change of the whole text (no range): the line being edited is
+    the last that differs from the last save."""
+    from nextword.store.database import UserStore
+
+    uri = "file:///tmp/nextword-test/stopping.txt"
+    written = [{"method": "textDocument/didOpen", "params": {"textDocument": {
+                   "uri": uri, "languageId": "plaintext", "version": 1, "text": ""}}},
+               {"method": "textDocument/didChange", "params": {
+                   "textDocument": {"uri": uri, "version": 2},
+                   "contentChanges": [{"text": "Quux was here.\nZorblax is her"}]}},
+               {"method": "textDocument/didSave", "params": {"textDocument": {"uri": uri}}}]
+    stores = {how: UserStore(tmp_path / f"{how}.db") for how in ("exit", "sigterm")}
+    servers = {how: start(numpy_model_dir, learn=True, userDb=str(store.path))
+               for how, store in stores.items()}
+    for how, proc in servers.items():
+        read_message(proc.stdout)
+        send(proc, *written, {"id": 2, "method": "textDocument/completion", "params": {
+            "textDocument": {"uri": uri}, "position": {"line": 1, "character": 14}}})
+        assert read_message(proc.stdout)["id"] == 2  # (after the save)
+        assert stores[how].summary().words == 3  # "Quux was here"; the line being edited waits
+        if how == "exit":
+            assert stop(proc) == 0
+        else:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 143
+        assert proc.stderr.read() == b""
+        assert stores[how].summary().words == 6, how  # ... and is learned as saved
+        assert [w for w, _, _ in stores[how].starting_with("zorb", 5)] == ["zorblax"]
 
 
 def test_exit_closed_stdin_ctrl_c_and_sigterm_end_quietly(numpy_model_dir):

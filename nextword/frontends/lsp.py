@@ -17,9 +17,12 @@ window/logMessage, and the server goes on without it.
 
 With "learn" on, a save (textDocument/didSave) adds to the personal store the lines of the
 document that were added or changed since it was opened or last learned from, so that text
-saved again and again, or opened again in another session, is counted once. The store is
-one connection that every document's fork shares: a word learned from one document is
-offered in all of them at once.
+saved again and again, or opened again in another session, is counted once. The line being
+edited (where the last change ended) waits until the editing moves to another line, the
+document is closed or the server stops, and is learned then as last saved: an editor that
+saves at every pause would otherwise teach each state of a half-typed line ("zanz",
+"zanzib"), and its words again at each save. The store is one connection that every
+document's fork shares: a word learned from one document is offered in all of them at once.
 """
 
 from __future__ import annotations
@@ -131,11 +134,26 @@ class OneUnitCodec(PositionCodec):
         return super().position_from_client_units(lines, position)
 
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in LSP's positions
+
+
+def lines_of(text: str) -> list[str]:
+    """`text`'s lines as LSP numbers them."""
+    return _LINE_BREAK.split(text)
+
+
+def counted(lines: list[str]) -> Counter:
+    """The lines that hold anything to learn, counted."""
+    return Counter(line for line in lines if line.strip())
+
+
 @dataclass
 class Document:
     language: str
     predictor: Predictor  # a fork of the server's model
     learned: Counter = field(default_factory=Counter)  # its lines as opened or last learned
+    saved: list[str] = field(default_factory=list)  # its lines as opened or last saved
+    editing: int | None = None  # the line the last change ended on (-1: a whole-text change)
 
 
 class NextwordServer(LanguageServer):
@@ -191,22 +209,51 @@ class NextwordServer(LanguageServer):
             self.window_log_message(types.LogMessageParams(
                 type=types.MessageType.Warning, message=f"nextword: {note}"))
 
-    def learn(self, uri: str) -> None:
-        """With "learn" on, add to the store the lines of the document at `uri` that are not
-        among those it had when opened or last learned from (a changed line: whole again)."""
+    def changed(self, params: types.DidChangeTextDocumentParams) -> None:
+        """Note where the document's last change ended: the line being edited."""
+        document = self.documents.get(params.text_document.uri)
+        if document is None:
+            return
+        for change in params.content_changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                document.editing = change.range.start.line + len(lines_of(change.text)) - 1
+            else:
+                document.editing = -1
+
+    def learn(self, uri: str, final: bool = False) -> None:
+        """With "learn" on, add to the store the lines of the document at `uri` as saved that
+        are not among those it had when opened or last learned from (a changed line: whole
+        again), but for the line being edited; `final`: the document is closed or the server
+        stops, and that line is learned too."""
         document = self.documents.get(uri)
         if not self.settings.learn or document is None or not self.settings.completes(document.language):
             return
-        lines = Counter(self.workspace.get_text_document(uri).source.splitlines())
-        new = lines - document.learned
+        if final:
+            lines, waiting = document.saved, Counter()
+        else:
+            lines = lines_of(self.workspace.get_text_document(uri).source)
+            at = _edited_line(document, lines)
+            waiting = Counter([lines[at]]) if at is not None else Counter()
+            document.saved, document.editing = lines, None if at is None else at
+        current = counted(lines) - waiting
+        new = current - document.learned
         try:
             learned = not new or self.model.learn("\n".join(new.elements()))
         except NextwordError as exc:  # damaged, or locked by another writer for long
-            self.tell(str(exc))
+            if final:  # (the client may be gone: its log is stderr)
+                print(f"Error: {exc}", file=sys.stderr)
+            else:
+                self.tell(str(exc))
             return
         if learned:
-            document.learned = lines
-        self.note_store()
+            document.learned = current
+        if not final:
+            self.note_store()
+
+    def learn_all(self) -> None:
+        """Learn what waits in every open document (the server stops)."""
+        for uri in list(self.documents):
+            self.learn(uri, final=True)
 
     def complete(self, params: types.CompletionParams) -> types.CompletionList | None:
         document = self.documents.get(params.text_document.uri)
@@ -233,6 +280,18 @@ class NextwordServer(LanguageServer):
         """End the message loop (from a callback on it): start_io returns."""
         self.exit_code = code
         raise SystemExit(code)
+
+
+def _edited_line(document: Document, lines: list[str]) -> int | None:
+    """The line of `lines` (the document now) that is being edited: where the last change
+    ended, or after a whole-text change the last line that differs from the last save
+    (lines aligned at the end); None if none is."""
+    at = document.editing
+    if at == -1:
+        saved = document.saved
+        at = next((len(lines) - 1 - j for j in range(len(lines))
+                   if j >= len(saved) or lines[-1 - j] != saved[-1 - j]), None)
+    return at if at is not None and 0 <= at < len(lines) else None
 
 
 def _within(document, position: types.Position) -> types.Position | None:
@@ -283,8 +342,13 @@ def make_server(settings: Settings) -> NextwordServer:
     def did_open(params: types.DidOpenTextDocumentParams) -> None:
         if server.model is not None:
             item = params.text_document
+            lines = lines_of(item.text)
             server.documents[item.uri] = Document(item.language_id, server.model.fork(),
-                                                  Counter(item.text.splitlines()))
+                                                  counted(lines), lines)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(params: types.DidChangeTextDocumentParams) -> None:
+        server.changed(params)  # (pygls has applied the change to its copy)
 
     @server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
     def did_save(params: types.DidSaveTextDocumentParams) -> None:
@@ -292,6 +356,7 @@ def make_server(settings: Settings) -> NextwordServer:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(params: types.DidCloseTextDocumentParams) -> None:
+        server.learn(params.text_document.uri, final=True)  # the line that waited, as saved
         server.documents.pop(params.text_document.uri, None)
 
     @server.feature(types.TEXT_DOCUMENT_COMPLETION,
@@ -337,6 +402,7 @@ def run(settings: Settings) -> NoReturn:
         pass  # a signal; `exit`, a failed start, a closed stdout; stdin closed inside a message
     if server.model is not None:
         try:  # what waited for a busy store (a little longer: the client may be waiting)
+            server.learn_all()
             server.model.finish_learning(wait_ms=2000)
         except (NextwordError, KeyboardInterrupt):
             pass
