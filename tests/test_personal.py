@@ -113,6 +113,30 @@ def test_ctrl_c_in_predict_learn_keeps_the_line_it_was_holding(numpy_model_dir, 
     assert {f for f, _, _ in UserStore(store).followers(0, 0, 10)} == {"quokka", "wombat", "numbat"}
 
 
+@pytest.mark.parametrize("cut", ["Ctrl-C", "closed stdout"])
+def test_an_answer_cut_short_loses_no_line_read(numpy_model_dir, tmp_path, monkeypatch, cut):
+    """Ctrl-C or a closed stdout while the second line is answered: the first line (finished
+    by then, learned after that answer) is learned as well as the second."""
+    import errno
+
+    from nextword.cli import predict as predict_command
+
+    write, calls = predict_command.write_stdout, []
+
+    def cut_at_the_second(text):
+        calls.append(text)
+        if len(calls) == 2:
+            if cut == "Ctrl-C":
+                raise KeyboardInterrupt
+            raise BrokenPipeError(errno.EPIPE, "Broken pipe", "<stdout>")
+        write(text)
+    monkeypatch.setattr(predict_command, "write_stdout", cut_at_the_second)
+    result = invoke("predict", "-m", numpy_model_dir, "--learn", input="quokka wombat\nnumbat\n")
+    assert result.exit_code == (130 if cut == "Ctrl-C" else 0), result.stderr
+    store = UserStore(tmp_path / "user.db")
+    assert {f for f, _, _ in store.followers(0, 0, 10)} == {"quokka", "wombat", "numbat"}
+
+
 def test_predict_learns_each_line_once_from_a_keystroke_stream(numpy_model_dir, tmp_path):
     typed = "Quux is here"
     lines = [typed[:i] for i in range(1, len(typed) + 1)] + ["", "Quux again", "Quux ag"]

@@ -61,10 +61,10 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
         return
     sys.stdin.reconfigure(errors="replace")
     pending = ""  # the line to learn once the next one does not extend (or cut back) it
+    finished = None  # the line before it, once finished: learned after the answer
     try:
         for line in iter(sys.stdin.readline, ""):
             line = line.removesuffix("\n")
-            finished = None
             if learn:
                 if not (pending and line.strip() and (line.startswith(pending) or pending.startswith(line))):
                     finished = pending
@@ -72,8 +72,11 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
             answer(line)
             if finished is not None:  # after the answer (learning adapts the network too)
                 learn_line(finished)
-    finally:  # also on Ctrl-C or a closed stdout: the last line read is learned too
+                finished = None
+    finally:  # also on Ctrl-C or a closed stdout: the lines read are learned too
         if learn:
+            if finished is not None:  # (the answer before its learning was cut short)
+                learn_line(finished)
             learn_line(pending)
             finish()
 
