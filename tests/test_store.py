@@ -69,6 +69,21 @@ def test_learns_words_and_sequences_by_written_form(tmp_path):
     consistent(store.path)
 
 
+def test_a_pasted_blob_is_no_word(tmp_path):
+    """A "word" longer than anyone types (base64, minified code) is not learned, and ends
+    the run of words like punctuation: the store would offer it as a completion."""
+    from nextword.text.rules import LONGEST_WORD
+
+    store = UserStore(tmp_path / "user.db")
+    blob, longest = "QUJD" * 500, "w" * LONGEST_WORD
+    assert store.learn(f"paste {blob} here then {longest} ok") == 5
+    assert counts(store, "paste", "here", longest, blob.lower()) == {
+        "paste": 1, "here": 1, longest: 1, blob.lower(): 0}
+    assert follows(store, "paste") == {} and follows(store, "here") == {"then": 1}
+    assert store.path.stat().st_size < 100_000
+    consistent(store.path)
+
+
 def test_normalisation_is_the_tokenizers():
     from nextword.text import tokenizer
 

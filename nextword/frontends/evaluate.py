@@ -25,7 +25,7 @@ from nextword.prediction.ngram import KneserNey
 from nextword.prediction.ngram_counts import kneser_ney
 from nextword.prediction.predictor import Predictor
 from nextword.text import corpus
-from nextword.text.rules import KSR_WORD
+from nextword.text.rules import KSR_WORD, LONGEST_WORD
 
 # A word for keystroke savings: letters/digits with inner apostrophes (not hyphens).
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -34,7 +34,7 @@ PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 # (its remaining characters and the space). Asking after every character of a 1 MB "word"
 # would cost a million suggestions, each over a longer prefix; a word this long is no
 # word a person types, and no suggestion can name it.
-KSR_MAX_PREFIX = 64
+KSR_MAX_PREFIX = LONGEST_WORD
 
 
 @dataclass

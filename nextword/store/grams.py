@@ -10,7 +10,7 @@ import functools
 from collections import Counter
 from collections.abc import Iterator
 
-from nextword.text.rules import TOKEN, at_sentence_start
+from nextword.text.rules import LONGEST_WORD, TOKEN, at_sentence_start
 
 
 @functools.lru_cache(maxsize=65536)  # words repeat: most are normalised once
@@ -28,12 +28,13 @@ def _normalizer():
 
 
 def word_runs(text: str) -> Iterator[list[tuple[str, str | None]]]:
-    """The runs of words of `text` (punctuation, line ends and `<unk>` end a run): lists of
-    (form, as written if not at a sentence start, else None)."""
+    """The runs of words of `text` (punctuation, line ends, `<unk>` and a "word" longer
+    than LONGEST_WORD end a run): lists of (form, as written if not at a sentence start,
+    else None)."""
     run: list[tuple[str, str | None]] = []
     for match in TOKEN.finditer(text):
         raw = match.group(1)
-        if raw is None:
+        if raw is None or len(raw) > LONGEST_WORD:
             if run:
                 yield run
                 run = []

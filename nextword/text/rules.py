@@ -11,6 +11,10 @@ import re
 # A word: letters/digits with inner apostrophes and hyphens (don't, well-known).
 WORD = r"\w+(?:['’\-]\w+)*"
 WORD_RE = re.compile(rf"^{WORD}$")
+# The most characters of a word a person types: a longer one is a pasted blob (base64,
+# minified code), which the personal store does not learn and keystroke savings do not
+# ask suggestions for after its first LONGEST_WORD characters.
+LONGEST_WORD = 64
 
 # The tokens a text splits into, in this order: an unknown-word mark, a word, a line end, a
 # punctuation mark. TOKEN's group 1 is the word (None for the others); TOKEN_SPLIT keeps what
