@@ -71,6 +71,16 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
     assert scores.perplexity == pytest.approx(37, rel=1e-6)
 
 
+def test_a_position_without_probabilities_is_a_miss():
+    class Silent:  # a model with nothing to say at the even positions
+        def stream_log_probs(self, ids):
+            rows = np.log(np.full((len(ids), 5), 0.2))
+            rows[::2] = np.nan
+            yield 0, rows
+    scores = token_scores("silent", Silent(), np.array([1, 2, 3, 4, 1]), np.ones(5, dtype=bool), unk_id=0)
+    assert scores.top[1] == scores.top[5] == 0.5  # the odd positions' words rank first (a tie)
+
+
 def test_evaluate_reports_the_lstm_the_ngram_and_the_full_predictor(numpy_model_dir, tmp_path):
     held_out = write_structured_corpus(tmp_path / "held-out.txt", sentences=200, seed=9)
     result = CliRunner().invoke(cli, ["evaluate", "-m", str(numpy_model_dir), str(held_out), "--json"])

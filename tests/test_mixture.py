@@ -176,9 +176,12 @@ def test_saved_weights_are_read_and_checked():
     saved = {"mixture": {"weights": {"lstm": 0.5, "ngram": 0.3, "cache": 0.1, "pairs": 0.1}}}
     want = {"lstm": 5 / 7, "cache": 1 / 7, "pairs": 1 / 7}
     assert weights_from_config(saved, present) == pytest.approx(want)
-    for bad in ({"weights": {"lstm": -1}}, {"weights": {"lstm": "a"}}, {"weights": {"bert": 1}}, [1]):
+    for bad in ({"weights": {"lstm": -1}}, {"weights": {"lstm": "a"}}, {"weights": {"bert": 1}}, [1],
+                {"weights": {"pairs": 1}}, {"weights": {"lstm": 0, "cache": 1}}):  # (the caches alone)
         with pytest.raises(ModelError, match="invalid mixture weights"):
             weights_from_config({"mixture": bad}, present)
+    one = {"mixture": {"weights": {"lstm": 0, "ngram": 1, "pairs": 1}}}  # the n-gram is enough
+    assert weights_from_config(one, ["lstm", "ngram", "pairs"]) == {"lstm": 0, "ngram": 0.5, "pairs": 0.5}
 
 
 def test_fit_beats_each_component_on_validation_text(numpy_model_dir, structured_corpus):

@@ -78,6 +78,7 @@ def token_scores(name: str, model, ids: np.ndarray, word_mask: np.ndarray, unk_i
         sel = at_word & known
         masked = np.where(word_mask, rows[sel], -np.inf)
         rank = (masked > lp[sel][:, None]).sum(axis=1)
+        rank[np.isnan(lp[sel])] = len(word_mask)  # no probability: a miss, not rank 0
         for k in ks:
             hits[k] += int((rank < k).sum())
         if progress:

@@ -190,7 +190,13 @@ def weights_from_config(config: dict, components) -> dict[str, float]:
         raise ModelError(f"{config.get('_path', 'the model')}/config.json has invalid mixture weights "
                          f"(\"mixture\": {json_short(mixture)}); expected {{\"weights\": {{name: weight}}}} "
                          f"with names among {', '.join(NAMES)}")
-    return normalised(saved, components)
+    weights = normalised(saved, components)
+    models = [name for name in ("lstm", "ngram") if name in components]
+    if models and not any(weights[name] > 0 for name in models):
+        # The caches alone have nothing to say before a text has words: no prediction.
+        raise ModelError(f"{config.get('_path', 'the model')}/config.json has invalid mixture weights "
+                         f"(\"mixture\": {json_short(mixture)}): {' and '.join(models)} weighted 0")
+    return weights
 
 
 def json_short(value) -> str:
