@@ -137,6 +137,14 @@ def test_an_answer_cut_short_loses_no_line_read(numpy_model_dir, tmp_path, monke
     assert {f for f, _, _ in store.followers(0, 0, 10)} == {"quokka", "wombat", "numbat"}
 
 
+def test_learning_without_a_store_says_it_learns_nothing(numpy_model_dir):
+    result = invoke("predict", "-m", numpy_model_dir, "--learn", "--user-db", "", input="The cat \n")
+    assert result.exit_code == 0 and result.stdout.strip()
+    assert result.stderr == ("Note: no personal store (--user-db or $NEXTWORD_USER_DB is empty): "
+                             "--learn learns nothing\n")
+    assert invoke("predict", "-m", numpy_model_dir, "--user-db", "", "the ").stderr == ""
+
+
 def test_predict_learns_each_line_once_from_a_keystroke_stream(numpy_model_dir, tmp_path):
     typed = "Quux is here"
     lines = [typed[:i] for i in range(1, len(typed) + 1)] + ["", "Quux again", "Quux ag"]

@@ -9,7 +9,7 @@ import click
 
 from nextword.cli.loading import load_predictor, note_store, one_blas_thread
 from nextword.cli.options import FiniteFloatRange, Text, model_option, user_db_option
-from nextword.cli.output import require_stdout, write_stdout
+from nextword.cli.output import note, require_stdout, write_stdout
 
 MAX_WORDS = 100_000  # generate's -n: minutes at most, not days (the text is built, then printed)
 
@@ -32,6 +32,8 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
     import json
 
     predictor = load_predictor(model_dir, user_db=user_db)
+    if learn and predictor.personal is None and predictor.store_note is None:
+        note("no personal store (--user-db or $NEXTWORD_USER_DB is empty): --learn learns nothing")
 
     def learn_line(line: str) -> None:
         if line.strip():
