@@ -153,3 +153,14 @@ def test_one_reading_of_the_network_serves_both_fits_as_two_would(numpy_model_di
         network_read.target_probs(ids[1:])  # not the tokens it read
     with pytest.raises(ValueError):
         adaptation.fit(lstm, ids, predictor.eol_id, columns, hidden=network_read.hidden[1:])
+
+
+def test_a_text_without_line_ends_is_no_ground_to_fit_on(numpy_model_dir):
+    """Nothing learned at a line end can be measured: an error (training then keeps the
+    default settings), not settings that turn learning off."""
+    predictor = Predictor.load(numpy_model_dir, user_db=None)
+    ids = np.asarray(predictor.context_ids(" ".join(SWAPPED * 20)))
+    lstm = predictor.mixture.components["lstm"]
+    _, columns = mixture.fit_columns(lstm, None, predictor.id_to_token, ids)
+    with pytest.raises(ValueError, match="no line end"):
+        adaptation.fit(lstm, ids, predictor.eol_id, columns)

@@ -205,6 +205,17 @@ def test_ctrl_c_while_fitting_the_mixture_keeps_the_saved_model(tmp_path, monkey
     assert snap.ngram is not None and "mixture" not in snap.config
 
 
+def test_a_corpus_without_line_ends_keeps_the_default_adaptation(tmp_path):
+    corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
+    corpus.write_text(corpus.read_text().replace("\n", " "))
+    result = run_train([str(corpus), "-m", str(tmp_path / "m"), "--units", "8", "--embedding-dim", "8",
+                        "--seq-len", "10", "--epochs", "1"])
+    assert result.exit_code == 0, result.stderr
+    assert "learning as you go keeps its default settings (the validation text has no line end" in result.stderr
+    config = directory.read_config(tmp_path / "m")
+    assert "mixture" in config and "adaptation" not in config
+
+
 def test_stop_reason_reports_the_epoch_limit(tmp_path):
     corpus = write_structured_corpus(tmp_path / "c.txt", sentences=400)
     result = run_train([str(corpus), "-m", str(tmp_path / "m"), "--units", "8", "--embedding-dim", "8",

@@ -97,10 +97,14 @@ def fit(lstm, ids, eol_id: int, columns, decay: float = dynamic.DECAY,
     `hidden`: the network's top-layer vectors after ids[:-1] if read already (a Reading's),
     else it reads them. The steps are tried from the smallest up, until one does no better
     than the one before (or time.monotonic() passes `deadline`): each costs a pass of the
-    output layer. None if the deadline has passed before it starts."""
+    output layer. None if the deadline has passed before it starts; ValueError if `ids`
+    hold no line end to learn at (nothing to measure: the predictor keeps the defaults,
+    rather than settings that would turn learning off)."""
     if deadline is not None and time.monotonic() > deadline:
         return None  # the budget is spent: the predictor keeps the defaults
     hidden, features, targets, ends = read(lstm, ids, eol_id, hidden)
+    if not ends:
+        raise ValueError("the validation text has no line end to learn at")
     known = columns.known
     caches = cache_probs(features, targets, ends, known, THETAS)
 

@@ -200,8 +200,12 @@ def fit_mixture(job: Job, plan: Plan, text: Corpus,
             + ", ".join(f"{name} {ppl[name]:.1f}" for name in ("lstm", "ngram", "mixture") if name in ppl)
             + " (weights " + ", ".join(f"{name} {w:.2f}" for name, w in weights.items()) + ")")
     eol = snap.tokenizer.token_to_id(tokenizer.EOL)
-    adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1], eol, columns, deadline=job.deadline,
-                             hidden=network_read.hidden[: len(columns.known)])
+    try:
+        adapted = adaptation.fit(lstm, ids[: len(columns.known) + 1], eol, columns, deadline=job.deadline,
+                                 hidden=network_read.hidden[: len(columns.known)])
+    except ValueError as exc:
+        job.log(f"Note: learning as you go keeps its default settings ({exc})")
+        return fitted, reading, None
     if adapted is None:
         job.log("Note: no time left in the budget to fit learning as you go; the predictor keeps "
                 "its defaults")
