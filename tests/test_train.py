@@ -211,7 +211,8 @@ def test_a_corpus_without_line_ends_keeps_the_default_adaptation(tmp_path):
     result = run_train([str(corpus), "-m", str(tmp_path / "m"), "--units", "8", "--embedding-dim", "8",
                         "--seq-len", "10", "--epochs", "1"])
     assert result.exit_code == 0, result.stderr
-    assert "learning as you go keeps its default settings (the validation text has no line end" in result.stderr
+    assert ("learning as you go keeps its default settings (the validation text has no line end"
+            in result.stderr)
     config = directory.read_config(tmp_path / "m")
     assert "mixture" in config and "adaptation" not in config
 
