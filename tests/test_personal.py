@@ -140,7 +140,7 @@ def test_an_answer_cut_short_loses_no_line_read(numpy_model_dir, tmp_path, monke
 def test_learning_without_a_store_says_it_learns_nothing(numpy_model_dir):
     result = invoke("predict", "-m", numpy_model_dir, "--learn", "--user-db", "", input="The cat \n")
     assert result.exit_code == 0 and result.stdout.strip()
-    assert result.stderr == ("Note: no personal store (--user-db or $NEXTWORD_USER_DB is empty): "
+    assert result.stderr == ("Note: no personal store (an empty --user-db or $NEXTWORD_USER_DB): "
                              "--learn learns nothing\n")
     assert invoke("predict", "-m", numpy_model_dir, "--user-db", "", "the ").stderr == ""
 

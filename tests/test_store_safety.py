@@ -324,7 +324,9 @@ def test_a_complete_session_goes_on_after_enter_under_the_lock(model_dir, store,
 def test_an_empty_environment_variable_means_no_store_as_an_empty_option(model_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("NEXTWORD_USER_DB", "")
     result = invoke("predict", "-m", model_dir, "--learn", input="Quokka wombat\n")
-    assert result.exit_code == 0 and result.stderr == ""
+    assert result.exit_code == 0
+    assert result.stderr == ("Note: no personal store (an empty --user-db or $NEXTWORD_USER_DB): "
+                             "--learn learns nothing\n")
     assert "none (an empty --user-db or $NEXTWORD_USER_DB)" in invoke("info", "-m", model_dir).stdout
     result = invoke("learn", __file__)
     assert result.exit_code == 2 and "means no personal store" in result.stderr

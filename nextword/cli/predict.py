@@ -33,7 +33,7 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
 
     predictor = load_predictor(model_dir, user_db=user_db)
     if learn and predictor.personal is None and predictor.store_note is None:
-        note("no personal store (--user-db or $NEXTWORD_USER_DB is empty): --learn learns nothing")
+        note("no personal store (an empty --user-db or $NEXTWORD_USER_DB): --learn learns nothing")
 
     def learn_line(line: str) -> None:
         if line.strip():
