@@ -72,9 +72,10 @@ def test_fit_on_text_like_the_model_does_not_adapt_by_much(numpy_model_dir, stru
                                       adaptation.Settings(4.0, 0.0, 20.0, 0.0)])
 def test_the_fit_reads_the_text_as_learning_as_you_go_does(numpy_model_copy, settings):
     """What the fit scores a setting by is what `evaluate --learn` (frontends/learning.py)
-    measures with it on the same tokens, the store aside."""
+    measures with it on the same tokens, the store aside; blank lines (learned by neither)
+    among them."""
     predictor = Predictor.load(numpy_model_copy, user_db=None)
-    ids, weights, _ = fitted_on(predictor, SWAPPED)
+    ids, weights, _ = fitted_on(predictor, [*SWAPPED[:2], "", SWAPPED[2], ""])
     lstm = predictor.mixture.components["lstm"]
     ngram = predictor.mixture.components.get("ngram")
     _, columns = mixture.fit_columns(lstm, ngram, predictor.id_to_token, ids)

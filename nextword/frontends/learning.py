@@ -69,8 +69,9 @@ class Learner:
         self.lines = 0
 
     def line_done(self, line: str) -> None:
-        """Learn a finished line: the store, and a step of the adaptation."""
-        if not KSR_WORD.search(line):
+        """Learn a finished line: the store, and a step of the adaptation. A blank line is
+        not learned, as `complete`, `predict --learn` and `lsp` learn none."""
+        if not line.strip():
             return
         self.lines += 1
         if self.predictor.personal is not None:
@@ -157,8 +158,11 @@ class Learner:
 
     def _learn_tokens(self, ids, forms, start: int, stop: int, h: np.ndarray) -> None:
         """Learn the line of tokens ids[start + 1:stop] (ids[start] and ids[stop] are line
-        ends, or ids[start] the text's first token); `h`: the rows of positions start..stop-1."""
+        ends, or ids[start] the text's first token); `h`: the rows of positions start..stop-1.
+        A blank line (two line ends) is not learned, as in line_done."""
         p = self.predictor
+        if blank_line(ids, start, stop, p.eol_id):
+            return
         words = []
         for k in range(start + 1, stop):
             token = p.id_to_token[ids[k]]
@@ -177,6 +181,11 @@ class Learner:
             self.lines += 1
             p.learn(text, adapt=False)
         p._last = None
+
+
+def blank_line(ids, start: int, stop: int, eol_id: int) -> bool:
+    """Whether ids[start:stop + 1] is a blank line: a line end right after a line end."""
+    return stop == start + 1 and ids[start] == eol_id
 
 
 def lstm_logits(lstm, h: np.ndarray) -> np.ndarray:

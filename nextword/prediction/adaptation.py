@@ -193,7 +193,9 @@ def stepped_probs(adapter: dynamic.OutputAdapter, hidden: np.ndarray, targets: n
             z -= z.max(axis=1, keepdims=True)
             np.exp(z, out=z)
             out[at:at + len(z)] = z[np.arange(len(z)), targets[at:at + len(z)]] / z.sum(axis=1)
-        if adapter.step_size > 0 and stop < len(targets):
+        # (No step after a blank line, one position from its line end to the next: a
+        # predictor learns no blank line, frontends/learning.py's blank_line.)
+        if adapter.step_size > 0 and stop < len(targets) and not (start > 0 and stop == start + 1):
             adapter.step(hidden[start:stop], targets[start:stop])
         start = stop
     return out
@@ -204,18 +206,23 @@ def cache_probs(features: np.ndarray, targets: np.ndarray, ends: list[int], know
     """{theta: (the continuous cache's probability of each known target, whether the cache
     held anything then)}, the cache holding the lines finished before it (their last
     neural_cache.SIZE positions, unknown targets too), as neural_cache.NeuralCache reads
-    them; `features`: every row's (the keys)."""
+    them (a blank line's position is no line learned); `features`: every row's (the keys)."""
     rows = np.flatnonzero(known)
     keys = neural_cache.unit(features)
     out = {theta: (np.zeros(len(rows)), np.zeros(len(rows), dtype=bool)) for theta in thetas}
+    line_ends = set(ends)
+    learned = np.ones(len(targets), dtype=bool)  # the positions a cache may hold
+    learned[[start for start in ends if start + 1 in line_ends]] = False  # blank lines (see stepped_probs)
+    learned = np.flatnonzero(learned)
     start = 0
     for stop in [*ends, len(targets)]:
-        first = max(0, start - neural_cache.SIZE)
+        before = int(np.searchsorted(learned, start))
+        held = learned[max(0, before - neural_cache.SIZE):before]
         mine = (rows >= start) & (rows < stop)
-        if start > first and mine.any():
+        if len(held) and mine.any():
             at = rows[mine]
-            cos = (keys[at] @ keys[first:start].T).astype(np.float64)
-            hits = targets[first:start][None, :] == targets[at][:, None]
+            cos = (keys[at] @ keys[held].T).astype(np.float64)
+            hits = targets[held][None, :] == targets[at][:, None]
             for theta, (probs, filled) in out.items():
                 scores = theta * cos
                 scores -= scores.max(axis=1, keepdims=True)
