@@ -202,6 +202,38 @@ async def test_a_line_saved_at_every_key_is_learned_once_as_finished(client, mod
 
 
 @in_session
+async def test_what_learning_leaves_alone(client, module_store, tmp_path):
+    """Text saved while "learn" is off, even once it is on; a line edited and restored; and
+    a line after a U+2028 (which str.splitlines, but not LSP, counts as a line end: pygls's
+    copy took the next change a line off)."""
+    from nextword.store.database import UserStore
+
+    store = UserStore(tmp_path / "left.db")
+    configure(client, learn=False, userDb=str(store.path))
+    uri = open_document(client, "private.txt", "Old line one\n")
+    edit(client, uri, 2, 1, 0, "Secret password hunter\n")
+    save(client, uri)
+    configure(client, learn=True, userDb=str(store.path))
+    edit(client, uri, 3, 0, 12, "x")  # "Old line onex" ...
+    save(client, uri)
+    back = types.Range(types.Position(0, 12), types.Position(0, 13))
+    client.text_document_did_change(types.DidChangeTextDocumentParams(  # ... and back
+        types.VersionedTextDocumentIdentifier(uri=uri, version=4),
+        [types.TextDocumentContentChangePartial(range=back, text="")]))
+    save(client, uri)
+    edit(client, uri, 5, 2, 0, "Public words\u2028alpha beta\nNext")
+    edit(client, uri, 6, 3, 0, "omega ")
+    save(client, uri)
+    await complete(client, uri, 3, 6)  # (answered once the saves are handled)
+    assert {f for f, _, _ in store.followers(0, 0, 100)} == {"public", "words", "alpha", "beta"}
+    client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+    await complete(client, open_document(client, "after.txt", ""), 0, 0)
+    assert {f for f, _, _ in store.followers(0, 0, 100)} == {
+        "public", "words", "alpha", "beta", "omega", "next"}
+    configure(client, learn=False, userDb=str(module_store))
+
+
+@in_session
 async def test_the_server_process_never_loads_tensorflow(client):
     maps = Path(f"/proc/{client._server.pid}/maps")
     if not maps.exists():

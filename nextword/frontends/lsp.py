@@ -23,11 +23,13 @@ document is closed or the server stops, and is learned then as last saved: an ed
 saves at every pause would otherwise teach each state of a half-typed line ("zanz",
 "zanzib"), and its words again at each save. The store is one connection that every
 document's fork shares: a word learned from one document is offered in all of them at once.
+What is saved while "learn" is off is never learned, even once it is turned on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import logging
 import os
@@ -44,7 +46,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
-from pygls.workspace import PositionCodec, ServerTextPosition
+from pygls.workspace import PositionCodec, ServerTextPosition, TextDocument
 
 from nextword import __version__
 from nextword.errors import NextwordError
@@ -135,11 +137,29 @@ class OneUnitCodec(PositionCodec):
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in LSP's positions
+_LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 
 
 def lines_of(text: str) -> list[str]:
     """`text`'s lines as LSP numbers them."""
     return _LINE_BREAK.split(text)
+
+
+class LspDocument(TextDocument):
+    """pygls's copy of a document, its lines as LSP numbers them. (str.splitlines, which
+    pygls uses, also ends a line at U+2028, a form feed or NEL: each change after one was
+    applied a line off, and the copy no longer was the editor's text.)"""
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(_LINE_WITH_END.findall(self.source))
+
+
+def _new_document(workspace, doc_uri: str, source: str | None = None, version: int | None = None,
+                  language_id: str | None = None) -> LspDocument:
+    """What pygls's Workspace._create_text_document makes, as an LspDocument."""
+    return LspDocument(doc_uri, source=source, version=version, language_id=language_id,
+                       sync_kind=workspace._sync_kind, position_codec=workspace._position_codec)
 
 
 def counted(lines: list[str]) -> Counter:
@@ -151,7 +171,7 @@ def counted(lines: list[str]) -> Counter:
 class Document:
     language: str
     predictor: Predictor  # a fork of the server's model
-    learned: Counter = field(default_factory=Counter)  # its lines as opened or last learned
+    learned: Counter = field(default_factory=Counter)  # the lines it had open, saved or learned
     saved: list[str] = field(default_factory=list)  # its lines as opened or last saved
     editing: int | None = None  # the line the last change ended on (-1: a whole-text change)
 
@@ -222,11 +242,17 @@ class NextwordServer(LanguageServer):
 
     def learn(self, uri: str, final: bool = False) -> None:
         """With "learn" on, add to the store the lines of the document at `uri` as saved that
-        are not among those it had when opened or last learned from (a changed line: whole
-        again), but for the line being edited; `final`: the document is closed or the server
-        stops, and that line is learned too."""
+        it did not have open, saved or learned before (a changed line: whole again), but
+        for the line being edited; `final`: the document is closed or the server stops, and
+        that line is learned too. With "learn" off, what is saved is marked as had: turned
+        on later, learning does not take it."""
         document = self.documents.get(uri)
-        if not self.settings.learn or document is None or not self.settings.completes(document.language):
+        if document is None:
+            return
+        if not self.settings.learn or not self.settings.completes(document.language):
+            if not final:  # saved while not learning: never to be learned, if learning is turned on
+                document.saved = lines_of(self.workspace.get_text_document(uri).source)
+                document.learned |= counted(document.saved)
             return
         if final:
             lines, waiting = document.saved, Counter()
@@ -245,8 +271,8 @@ class NextwordServer(LanguageServer):
             else:
                 self.tell(str(exc))
             return
-        if learned:
-            document.learned = current
+        if learned:  # (what was learned stays known: a line edited and restored is not new)
+            document.learned |= current
         if not final:
             self.note_store()
 
@@ -291,7 +317,9 @@ def _edited_line(document: Document, lines: list[str]) -> int | None:
         saved = document.saved
         at = next((len(lines) - 1 - j for j in range(len(lines))
                    if j >= len(saved) or lines[-1 - j] != saved[-1 - j]), None)
-    return at if at is not None and 0 <= at < len(lines) else None
+    if at is not None and at >= len(lines):  # (a change past the end: the last line)
+        at = len(lines) - 1
+    return at if at is not None and at >= 0 else None
 
 
 def _within(document, position: types.Position) -> types.Position | None:
@@ -320,6 +348,8 @@ def make_server(settings: Settings) -> NextwordServer:
         workspace = server.workspace  # just made, still without documents
         if hasattr(workspace, "_position_codec"):
             workspace._position_codec = OneUnitCodec(workspace.position_encoding)
+        if hasattr(workspace, "_create_text_document") and hasattr(workspace, "_sync_kind"):
+            workspace._create_text_document = functools.partial(_new_document, workspace)
         server.configure(params.initialization_options)
         try:
             server.use(server.load())
