@@ -81,7 +81,15 @@ def test_a_pasted_blob_is_no_word(tmp_path):
         "paste": 1, "here": 1, longest: 1, blob.lower(): 0}
     assert follows(store, "paste") == {} and follows(store, "here") == {"then": 1}
     assert store.path.stat().st_size < 100_000
+    assert store.learn("\ufb03" * 64) == 0  # 64 ligatures, 192 letters as stored
     consistent(store.path)
+
+
+def test_a_letter_with_a_combining_accent_is_part_of_its_word(tmp_path):
+    store = UserStore(tmp_path / "user.db")
+    assert store.learn("cafe\u0301 and re\u0301sume\u0301") == 3
+    assert counts(store, "café", "résumé", "cafe", "re", "sume") == {
+        "café": 1, "résumé": 1, "cafe": 0, "re": 0, "sume": 0}
 
 
 def test_normalisation_is_the_tokenizers():

@@ -35,6 +35,7 @@ once per change of the store; nothing is loaded at start.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -243,8 +244,9 @@ class Personal:
 
 def last_words(context: str, n: int = 2) -> tuple[str, ...]:
     """The forms of the last `n` words of `context` that no punctuation or line end
-    separates from its end (fewer if there are fewer)."""
-    tail = context[-40 * n:]
+    separates from its end (fewer if there are fewer), read composed as the store reads
+    what it learns (store/grams.py)."""
+    tail = unicodedata.normalize("NFC", context[-40 * n:])
     if len(tail) < len(context):  # drop a word cut in two
         space = tail.find(" ")
         tail = tail[space + 1:] if space >= 0 else ""

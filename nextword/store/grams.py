@@ -7,6 +7,7 @@ the mixture's personal component; nothing here touches the database.
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 
@@ -28,18 +29,20 @@ def _normalizer():
 
 
 def word_runs(text: str) -> Iterator[list[tuple[str, str | None]]]:
-    """The runs of words of `text` (punctuation, line ends, `<unk>` and a "word" longer
-    than LONGEST_WORD end a run): lists of (form, as written if not at a sentence start,
-    else None)."""
+    """The runs of words of `text` (punctuation, line ends, `<unk>` and a "word" whose
+    form is longer than LONGEST_WORD end a run): lists of (form, as written if not at a
+    sentence start, else None). The text is read composed (NFC), as the tokenizer reads it:
+    a letter written with a combining accent ("cafe\u0301") is one word, not two."""
     run: list[tuple[str, str | None]] = []
+    text = unicodedata.normalize("NFC", text)
     for match in TOKEN.finditer(text):
         raw = match.group(1)
-        if raw is None or len(raw) > LONGEST_WORD:
+        form = normalize(raw) if raw is not None and len(raw) <= LONGEST_WORD else None
+        if form is None or len(form) > LONGEST_WORD:
             if run:
                 yield run
                 run = []
             continue
-        form = normalize(raw)
         if raw != form and at_sentence_start(text, match.start()):
             raw = None  # capitalised at a sentence start: says nothing of how it is written
         run.append((form, raw))
