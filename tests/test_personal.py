@@ -137,6 +137,26 @@ def test_an_answer_cut_short_loses_no_line_read(numpy_model_dir, tmp_path, monke
     assert {f for f, _, _ in store.followers(0, 0, 10)} == {"quokka", "wombat", "numbat"}
 
 
+def test_ctrl_c_right_after_a_line_is_written_learns_it_once(numpy_model_dir, tmp_path, monkeypatch):
+    """The interrupt is held until the line is off the queue and marked as learned: the
+    clean-up does not learn it again."""
+    import signal
+
+    learn, calls = UserStore.learn, []
+
+    def interrupted_after_the_commit(self, text, *args, **kwargs):
+        count = learn(self, text, *args, **kwargs)
+        calls.append(text)
+        if len(calls) == 1:
+            signal.raise_signal(signal.SIGINT)
+        return count
+    monkeypatch.setattr(UserStore, "learn", interrupted_after_the_commit)
+    result = invoke("predict", "-m", numpy_model_dir, "--learn", input="quokka wombat\nnumbat\nbilby\n")
+    assert result.exit_code == 130, result.stderr
+    store = UserStore(tmp_path / "user.db")
+    assert {f: n for f, _, n in store.followers(0, 0, 10)} == {"quokka": 1, "wombat": 1, "numbat": 1}
+
+
 def test_learning_without_a_store_says_it_learns_nothing(numpy_model_dir):
     result = invoke("predict", "-m", numpy_model_dir, "--learn", "--user-db", "", input="The cat \n")
     assert result.exit_code == 0 and result.stdout.strip()

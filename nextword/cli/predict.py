@@ -10,6 +10,7 @@ import click
 from nextword.cli.loading import load_predictor, note_store, one_blas_thread
 from nextword.cli.options import FiniteFloatRange, Text, model_option, user_db_option
 from nextword.cli.output import note, require_stdout, write_stdout
+from nextword.interrupts import held
 
 MAX_WORDS = 100_000  # generate's -n: minutes at most, not days (the text is built, then printed)
 
@@ -73,8 +74,9 @@ def predict(text, model_dir, k, as_json, probs, user_db, learn):
                 pending = line
             answer(line)
             if finished is not None:  # after the answer (learning adapts the network too)
-                learn_line(finished)
-                finished = None
+                with held():  # learned and marked so, or neither
+                    learn_line(finished)
+                    finished = None
     finally:  # also on Ctrl-C or a closed stdout: the lines read are learned too
         if learn:
             if finished is not None:  # (the answer before its learning was cut short)

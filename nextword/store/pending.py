@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from nextword.interrupts import held
 from nextword.store.database import BUSY_MS, StoreBusy, StoreUnavailable, UserStore
 
 LEARN_WAIT_MS = 200        # a line waits this long for another writer, then in memory
@@ -48,7 +49,10 @@ class Learner:
         while self.waiting:
             text, when = self.waiting[0]
             try:
-                self.store.learn(text, when, wait_ms=wait_ms)
+                with held():  # committed and taken off the queue, or neither
+                    self.store.learn(text, when, wait_ms=wait_ms)
+                    self.waiting.popleft()
+                    self.chars -= len(text)
             except StoreBusy:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
                 if not self._said_busy:
@@ -62,8 +66,6 @@ class Learner:
                 self.waiting.clear()
                 self.chars = 0
                 return False
-            self.waiting.popleft()
-            self.chars -= len(text)
         return True
 
     def finish(self, wait_ms: int | None = None) -> None:
