@@ -23,7 +23,16 @@ class TornRead(ModelError):
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so that Ctrl-C's clean-up runs; exit 143."""
+    """SIGTERM (or SIGHUP: the terminal closed), raised in the main thread so that Ctrl-C's
+    clean-up runs; exit 128 + the signal's number (143, 129)."""
+
+    def __init__(self, signum: int = 15):
+        super().__init__()
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
 
 class TrainingInterrupted(NextwordError):

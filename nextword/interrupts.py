@@ -9,12 +9,12 @@ import contextlib
 import signal
 import threading
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else []))
 
 
 @contextlib.contextmanager
 def held():
-    """Run the block with SIGINT and SIGTERM held: one that arrives meanwhile is raised
+    """Run the block with SIGINT, SIGTERM and SIGHUP held: one that arrives meanwhile is raised
     again, to its own handler, once the block is done. Outside the main thread (where
     Python runs no signal handler) nothing is held."""
     if threading.current_thread() is not threading.main_thread():

@@ -427,7 +427,7 @@ def test_the_line_being_edited_is_learned_when_the_server_stops(tmp_path, numpy_
 
 
 def test_exit_closed_stdin_ctrl_c_and_sigterm_end_quietly(numpy_model_dir):
-    endings = {"shutdown, exit": 0, "stdin closed": 0, "Ctrl-C": 130, "SIGTERM": 143}
+    endings = {"shutdown, exit": 0, "stdin closed": 0, "Ctrl-C": 130, "SIGTERM": 143, "SIGHUP": 129}
     servers = {how: start(numpy_model_dir) for how in endings}
     for how, proc in servers.items():
         capabilities = read_message(proc.stdout)["result"]["capabilities"]
@@ -442,7 +442,8 @@ def test_exit_closed_stdin_ctrl_c_and_sigterm_end_quietly(numpy_model_dir):
         elif how == "stdin closed":
             proc.stdin.close()
         else:
-            proc.send_signal(signal.SIGINT if how == "Ctrl-C" else signal.SIGTERM)
+            sent = {"Ctrl-C": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGHUP": signal.SIGHUP}
+            proc.send_signal(sent[how])
     for how, proc in servers.items():
         assert proc.wait(timeout=30) == endings[how], how
         assert proc.stderr.read() == b"", how

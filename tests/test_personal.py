@@ -165,6 +165,27 @@ def test_learning_without_a_store_says_it_learns_nothing(numpy_model_dir):
     assert invoke("predict", "-m", numpy_model_dir, "--user-db", "", "the ").stderr == ""
 
 
+def test_a_closed_terminal_in_predict_learn_keeps_the_line_it_was_holding(numpy_model_dir, tmp_path):
+    """SIGHUP takes SIGTERM's path: the line read is learned, exit 129."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    store = tmp_path / "hung-up.db"
+    proc = subprocess.Popen([sys.executable, "-m", "nextword", "predict", "-m", str(numpy_model_dir),
+                             "--learn", "--user-db", str(store)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    proc.stdin.write("quokka wombat numbat\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline()
+    proc.send_signal(signal.SIGHUP)
+    assert proc.wait(timeout=60) == 129
+    assert proc.stderr.read() == ""
+    assert {f for f, _, _ in UserStore(store).followers(0, 0, 10)} == {"quokka", "wombat", "numbat"}
+
+
 def test_predict_learns_each_line_once_from_a_keystroke_stream(numpy_model_dir, tmp_path):
     typed = "Quux is here"
     lines = [typed[:i] for i in range(1, len(typed) + 1)] + ["", "Quux again", "Quux ag"]

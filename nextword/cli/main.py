@@ -43,7 +43,7 @@ class NextwordGroup(click.Group):
             raise click.ClickException(printable(str(exc))) from None
         except KeyboardInterrupt as exc:
             if isinstance(exc, Terminated):
-                ctx.exit(ExitStatus.TERMINATED)
+                ctx.exit(exc.exit_code)
             click.echo("", err=True)  # end the line the terminal echoed ^C on
             ctx.exit(ExitStatus.INTERRUPTED)
         except OSError as exc:
@@ -108,9 +108,11 @@ for family in (train, predict, inspect, store):
 def main() -> None:
     output.guard_standard_streams()
     signal.signal(signal.SIGTERM, _terminate)
+    if hasattr(signal, "SIGHUP"):  # the terminal closed: as SIGTERM, what was read is kept
+        signal.signal(signal.SIGHUP, _terminate)
     cli(prog_name="nextword")
 
 
 def _terminate(signum, frame) -> None:
-    # SIGTERM takes Ctrl-C's path (KeyboardInterrupt clean-up), then exits 143.
-    raise Terminated()
+    # SIGTERM and SIGHUP take Ctrl-C's path (KeyboardInterrupt clean-up), then exit 143, 129.
+    raise Terminated(signum)

@@ -412,10 +412,10 @@ def _no_traceback_for_a_missing_model(record: logging.LogRecord) -> bool:
 
 
 def run(settings: Settings) -> NoReturn:
-    """Serve on stdin/stdout until the client says exit, stdin closes, Ctrl-C or SIGTERM;
+    """Serve on stdin/stdout until the client says exit, stdin closes, Ctrl-C, SIGTERM or SIGHUP;
     does not return: the process ends with the exit status (0 after shutdown + exit, a
     closed stdin or a closed stdout, 1 after a failed start or an exit without shutdown,
-    130/143 on a signal)."""
+    130/143/129 on a signal)."""
     logging.basicConfig(level=logging.ERROR, format="nextword lsp: %(levelname)s %(name)s: %(message)s")
     logging.getLogger().handlers[0].addFilter(_no_traceback_for_a_missing_model)
     server = make_server(settings)
@@ -426,6 +426,8 @@ def run(settings: Settings) -> NoReturn:
 
     signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
+    if hasattr(signal, "SIGHUP"):  # (the editor's terminal closed)
+        signal.signal(signal.SIGHUP, interrupted)
     try:
         asyncio.run(_serve(server))
     except (KeyboardInterrupt, SystemExit, asyncio.IncompleteReadError):

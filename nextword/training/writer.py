@@ -27,8 +27,8 @@ class TrainingDiverged(ModelError):
 
 
 def exit_code(exc: BaseException) -> int:
-    """143 for SIGTERM, 130 for Ctrl-C."""
-    return 143 if isinstance(exc, Terminated) else 130
+    """143 for SIGTERM, 129 for SIGHUP, 130 for Ctrl-C."""
+    return exc.exit_code if isinstance(exc, Terminated) else 130
 
 
 class ModelWriter:
