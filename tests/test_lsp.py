@@ -109,6 +109,18 @@ async def test_each_document_has_its_own_recent_words(client):
 
 
 @in_session
+async def test_a_word_deleted_from_the_document_is_no_longer_offered(client):
+    uri = open_document(client, "stale.txt", "The cat met Zorblaxian friends.\nThen ")
+    assert labels(await complete(client, uri, 1, 5))  # (the recent words hold "zorblaxian")
+    gone = types.Range(types.Position(0, 12), types.Position(0, 23))
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        [types.TextDocumentContentChangePartial(range=gone, text="")]))
+    edit(client, uri, 3, 1, 5, "Zo")
+    assert "Zorblaxian" not in labels(await complete(client, uri, 1, 7))
+
+
+@in_session
 async def test_settings_choose_languages_and_items(client, tmp_path):
     uri = open_document(client, "code.py", "The cat ", "python")
     assert labels(await complete(client, uri, 0, 8)) == []  # not a language for prose

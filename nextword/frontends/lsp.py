@@ -212,9 +212,18 @@ class NextwordServer(LanguageServer):
         """The model and the personal store the settings name (StoreError: a damaged store)."""
         return Predictor.load(self.settings.model_dir(), self.settings.store_path())
 
+    def fork(self) -> Predictor:
+        """The model's predictor for one document: its recent words are the text before the
+        cursor alone, wherever in the document it is (prediction/cache.py)."""
+        assert self.model is not None
+        predictor = self.model.fork()
+        if predictor.cache is not None:
+            predictor.cache.keeps_earlier = False
+        return predictor
+
     def use(self, model: Predictor) -> None:
         self.model = model
-        self.documents = {uri: replace(document, predictor=model.fork())
+        self.documents = {uri: replace(document, predictor=self.fork())
                           for uri, document in self.documents.items()}
         self.note_store()
         # What is loaded by now (pygls's types, the model) stays for good: out of the cyclic
@@ -373,7 +382,7 @@ def make_server(settings: Settings) -> NextwordServer:
         if server.model is not None:
             item = params.text_document
             lines = lines_of(item.text)
-            server.documents[item.uri] = Document(item.language_id, server.model.fork(),
+            server.documents[item.uri] = Document(item.language_id, server.fork(),
                                                   counted(lines), lines)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)

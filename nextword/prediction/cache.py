@@ -29,7 +29,10 @@ the text of each query and the end of its complete words: if the text extends th
 previous one, only the words after the previous end are added; if it is a shorter prefix
 of it (backspace, or a ghost-text look-ahead taken back), the words beyond it are taken
 out again; any other text is a new one, and the previous text stays as earlier text (a
-REPL session's earlier paragraphs, a pipe's earlier lines, evaluate's earlier paragraphs).
+REPL session's earlier paragraphs, a pipe's earlier lines, evaluate's earlier paragraphs),
+unless `keeps_earlier` is False: a document edited anywhere (the language server's) holds
+the text before the cursor alone, so a word deleted from it is no longer offered, and the
+same text gets what `predict` gives it.
 Only the last SCAN_CHARS characters of a text are compared or read, so a query on a long
 text costs what a short one does.
 """
@@ -70,6 +73,7 @@ class RecentWords:
         self._rate = 2.0 ** (1.0 / half_life)  # weight of occurrence n: rate ** (n - base)
         self.display: dict[str, str] = {}  # outside words -> as written away from sentence starts
         self.discount = dict(DISCOUNT)
+        self.keeps_earlier = True  # a new text leaves the previous one as earlier text
         self.clear()
 
     def fresh(self) -> RecentWords:
@@ -188,9 +192,14 @@ class RecentWords:
                 self._take_back(n)
                 self.last = last
             start = end
-        else:  # a new text: the previous one stays as earlier text
-            self._marks.clear()
-            self.add(None)
+        else:  # a new text: the previous one stays as earlier text, or goes
+            if self.keeps_earlier:
+                self._marks.clear()
+                self.add(None)
+            else:
+                version = self.version
+                self.clear()
+                self.version = version + 1  # (never an answer's version again)
             start = self._unmarked = _word_boundary(text, max(0, end - SCAN_CHARS))
         self._text, self._end = text, end
         for match in TOKEN.finditer(text, start, end):
