@@ -1,6 +1,6 @@
 """Completion latency of `nextword lsp` over stdio while a paragraph is typed.
 
-    python bench/lsp_latency.py [--model DIR] [--rounds 3]
+    python bench/lsp_latency.py [--model DIR] [--vocab N] [--rounds 3]
 
 An LSP client (pygls's) starts `python -m nextword lsp`, opens an empty plain-text
 document and types predict_speed's PARAGRAPH into it `--rounds` times (a line between
@@ -66,8 +66,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--rounds", type=int, default=3, help="Times the paragraph is typed.")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--vocab", type=int, default=10_000, help="Words of the model built.")
     args = parser.parse_args()
-    with bench_model(args.model) as model:
+    with bench_model(args.model, args.vocab) as model:
         run = asyncio.run(type_paragraph(model, args.rounds))
         figures = {"model": describe(model), "ready_s": round(run["ready_s"], 3),
                    "first_keystroke_ms": round(1000 * run["latencies"][0], 3),
