@@ -1,0 +1,28 @@
+"""The prediction benchmarks still run (`make bench`): on the tests' small model, briefly.
+What they measure is checked by reading their figures, never here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def run(script: str, *args: str) -> dict:
+    result = subprocess.run([sys.executable, str(BENCH / script), *args, "--json"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+def test_lsp_latency_runs(numpy_model_dir):
+    figures = run("lsp_latency.py", "--model", str(numpy_model_dir), "--rounds", "1")
+    assert figures["keystrokes"] > 100 and figures["keystroke_p99_ms"] > 0
+
+
+def test_predict_speed_runs(numpy_model_dir):
+    figures = run("predict_speed.py", "--model", str(numpy_model_dir), "--runs", "1")
+    assert figures["keystrokes"] > 100 and figures["document_keystrokes"] == 2000
