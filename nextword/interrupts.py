@@ -1,7 +1,8 @@
-"""Holding Ctrl-C and SIGTERM over steps that must happen together: a line committed to the
+"""Holding Ctrl-C, SIGTERM and SIGHUP over steps that must happen together: a line committed to the
 personal store and taken off the queue of what waits, or learned and marked as learned. An
 interrupt between the two learned the line again at the clean-up (the probe: one run in
-32 of a stress test). Stdlib only."""
+32 of a stress test). (A wait for another writer's lock, inside SQLite, ran to its end
+before Python saw a signal anyway.) Stdlib only."""
 
 from __future__ import annotations
 
