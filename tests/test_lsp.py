@@ -268,6 +268,21 @@ def test_the_fast_position_codec_agrees_with_pygls():
                         == slow.position_from_client_units(lines, position)), (encoding, line, character)
 
 
+def test_a_documents_lines_are_lsps():
+    """Ended by \\n, \\r\\n or \\r only (str.splitlines, pygls's, also ends them at U+2028,
+    a form feed, NEL...): the fast path (splitlines, where it agrees) gives the regex's lines."""
+    import random
+
+    from nextword.frontends.lsp import _LINE_WITH_END, LspDocument
+
+    assert LspDocument("file:///x", source="a\u2028b\fc\r\nd\re\n").lines == ("a\u2028b\fc\r\n", "d\r", "e\n")
+    rng = random.Random(3)
+    for _ in range(2000):
+        text = "".join(rng.choice(["a", " ", "\n", "\r", "\r\n", "\u2028", "\f", "\x85"])
+                       for _ in range(rng.randint(0, 20)))
+        assert LspDocument("file:///x", source=text).lines == tuple(_LINE_WITH_END.findall(text)), text
+
+
 def test_forks_share_the_store_and_see_what_is_learned(numpy_model_dir, tmp_path):
     """What the server relies on: each document's fork reads the one store connection, and a
     word learned (here, or by another process) is offered in every document."""
