@@ -1,5 +1,7 @@
 """The project's exception types. Each carries a message meant for the user, in one line."""
 
+import signal
+
 
 class NextwordError(Exception):
     """Base class: a problem the user can fix (bad input, missing model, bad option)."""
@@ -26,9 +28,9 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (or SIGHUP: the terminal closed), raised in the main thread so that Ctrl-C's
     clean-up runs; exit 128 + the signal's number (143, 129)."""
 
-    def __init__(self, signum: int = 15):
+    def __init__(self, signum: int = signal.SIGTERM):
         super().__init__()
-        self.signum = signum
+        self.signum = int(signum)
 
     @property
     def exit_code(self) -> int:

@@ -264,15 +264,15 @@ class NextwordServer(LanguageServer):
         document = self.documents.get(uri)
         if document is None:
             return
+        lines = document.saved if final else lines_of(self.workspace.get_text_document(uri).source)
         if not self.settings.learn or not self.settings.completes(document.language):
             if not final:  # saved while not learning: never to be learned, if learning is turned on
-                document.saved = lines_of(self.workspace.get_text_document(uri).source)
-                document.learned |= counted(document.saved)
+                document.saved = lines
+                document.learned |= counted(lines)
             return
         if final:
-            lines, waiting = document.saved, Counter()
+            waiting = Counter()
         else:
-            lines = lines_of(self.workspace.get_text_document(uri).source)
             at = _edited_line(document, lines)
             waiting = Counter([lines[at]]) if at is not None else Counter()
             document.saved, document.editing = lines, None if at is None else at

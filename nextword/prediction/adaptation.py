@@ -186,6 +186,7 @@ def stepped_probs(adapter: dynamic.OutputAdapter, hidden: np.ndarray, targets: n
     step of `adapter` at each line end, as frontends/learning.py reads a text: the line
     whose end is ids[t] is learned before ids[t + 1] is predicted."""
     out = np.empty(len(targets))
+    blank = blank_line_ends(ends)
     start = 0
     for stop in [*ends, len(targets)]:
         for at in range(start, stop, CHUNK):  # (a long line: CHUNK rows of logits at a time)
@@ -193,12 +194,18 @@ def stepped_probs(adapter: dynamic.OutputAdapter, hidden: np.ndarray, targets: n
             z -= z.max(axis=1, keepdims=True)
             np.exp(z, out=z)
             out[at:at + len(z)] = z[np.arange(len(z)), targets[at:at + len(z)]] / z.sum(axis=1)
-        # (No step after a blank line, one position from its line end to the next: a
-        # predictor learns no blank line, frontends/learning.py's blank_line.)
-        if adapter.step_size > 0 and stop < len(targets) and not (start > 0 and stop == start + 1):
+        if adapter.step_size > 0 and stop < len(targets) and start not in blank:
             adapter.step(hidden[start:stop], targets[start:stop])
         start = stop
     return out
+
+
+def blank_line_ends(ends: list[int]) -> set[int]:
+    """The line ends (positions of `ends`) right before another: each starts a blank line,
+    which a predictor does not learn (frontends/learning.py's blank_line): no step after
+    it, and its one position is not in the continuous cache."""
+    line_ends = set(ends)
+    return {t for t in ends if t + 1 in line_ends}
 
 
 def cache_probs(features: np.ndarray, targets: np.ndarray, ends: list[int], known: np.ndarray,
@@ -210,9 +217,8 @@ def cache_probs(features: np.ndarray, targets: np.ndarray, ends: list[int], know
     rows = np.flatnonzero(known)
     keys = neural_cache.unit(features)
     out = {theta: (np.zeros(len(rows)), np.zeros(len(rows), dtype=bool)) for theta in thetas}
-    line_ends = set(ends)
     learned = np.ones(len(targets), dtype=bool)  # the positions a cache may hold
-    learned[[start for start in ends if start + 1 in line_ends]] = False  # blank lines (see stepped_probs)
+    learned[sorted(blank_line_ends(ends))] = False
     learned = np.flatnonzero(learned)
     start = 0
     for stop in [*ends, len(targets)]:

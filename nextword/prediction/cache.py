@@ -80,6 +80,7 @@ class RecentWords:
         """An empty store with the same vocabulary and settings."""
         store = RecentWords(self.vocab, self.normalize, self.size, self.half_life)
         store.discount = dict(self.discount)
+        store.keeps_earlier = self.keeps_earlier
         return store
 
     def clear(self) -> None:
